@@ -1,0 +1,24 @@
+//! Everything the three SSE servers share, so that they behave identically and each server crate
+//! is only glue: the framework-neutral [`Event`] and its encoder, the clock, paragraph and
+//! counter streams, request parsing, options, shutdown, the open-streams count, and the embedded
+//! page. This crate never imports a web framework.
+//!
+//! Read it in this order: [`event`] (the wire format), [`streams`] (what is sent, when),
+//! [`request`] (query and `Last-Event-ID`), [`state`] (what a route does), then [`options`],
+//! [`net`], [`shutdown`], [`assets`] and [`logging`]. Test it with `cargo test -p sse-core`.
+
+pub mod assets;
+pub mod event;
+pub mod logging;
+pub mod net;
+pub mod options;
+pub mod request;
+pub mod shutdown;
+pub mod state;
+pub mod streams;
+
+pub use event::{Event, FieldValue, InvalidField};
+pub use options::{Framework, Options};
+pub use request::StreamKind;
+pub use state::{AppState, EventStream, StreamAnswer};
+pub use tokio_util::sync::CancellationToken;

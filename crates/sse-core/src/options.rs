@@ -1,0 +1,128 @@
+//! The command-line options every server takes, defined once so the three binaries agree on
+//! names, defaults and help text. Try `cargo run -p server-axum -- --help`.
+
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+
+/// Which framework a binary is built on: its name (in logs, `/health` and the first stdout line)
+/// and its default port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Framework {
+    /// `axum`, `actix` or `warp`.
+    pub name: &'static str,
+    /// The binary's name, for `--help`.
+    pub binary: &'static str,
+    /// 3000, 3001 or 3002, so that all three can run side by side.
+    pub default_port: u16,
+}
+
+impl Framework {
+    /// `server-axum`.
+    pub const AXUM: Self = Self {
+        name: "axum",
+        binary: "server-axum",
+        default_port: 3000,
+    };
+    /// `server-actix`.
+    pub const ACTIX: Self = Self {
+        name: "actix",
+        binary: "server-actix",
+        default_port: 3001,
+    };
+    /// `server-warp`.
+    pub const WARP: Self = Self {
+        name: "warp",
+        binary: "server-warp",
+        default_port: 3002,
+    };
+}
+
+/// A Server-Sent Events demo server: a clock, a paragraph and a counter stream, and a page that
+/// shows them. Logs go to stderr, filtered by RUST_LOG (e.g. RUST_LOG=debug).
+#[derive(Debug, Clone, Parser)]
+pub struct Options {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on; 0 picks any free port (the first line printed says which).
+    #[arg(long)]
+    pub port: u16,
+
+    /// Write a comment line on a stream after this many idle seconds, so that proxies and
+    /// browsers do not close it.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub keep_alive_secs: u64,
+
+    /// Tell browsers to wait this long before reconnecting (the `retry:` field).
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub retry_ms: u64,
+
+    /// Streams open at once; past this a new stream is told to come back later.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_streams: usize,
+
+    /// Chat messages kept for clients that reconnect.
+    #[arg(long, default_value_t = 1000)]
+    pub history: usize,
+}
+
+impl Options {
+    /// Parses the process's arguments, with `framework`'s port as the default; exits with a
+    /// usage message on bad input, as any command-line tool does.
+    pub fn parse_for(framework: Framework) -> Self {
+        Self::try_parse_for(framework, std::env::args_os()).unwrap_or_else(|err| err.exit())
+    }
+
+    /// Parses `args` (the first is the program name), with `framework`'s port as the default.
+    pub fn try_parse_for<I, T>(framework: Framework, args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        // clap keeps default values as `&'static str`. This runs once per process, so leaking
+        // the few bytes of the port number is the simplest way to get one.
+        let port: &'static str = String::leak(framework.default_port.to_string());
+        let command = Self::command()
+            .name(framework.binary)
+            .mut_arg("port", |arg| arg.default_value(port).required(false));
+        Self::from_arg_matches(&command.try_get_matches_from(args)?)
+    }
+
+    /// `--keep-alive-secs` as a duration.
+    pub fn keep_alive(&self) -> Duration {
+        Duration::from_secs(self.keep_alive_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let options = Options::try_parse_for(Framework::ACTIX, ["server-actix"]).expect("valid");
+        assert_eq!(options.host, "127.0.0.1");
+        assert_eq!(options.port, 3001);
+        assert_eq!(options.keep_alive(), Duration::from_secs(15));
+        assert_eq!((options.retry_ms, options.max_streams, options.history), (3000, 10_000, 1000));
+    }
+
+    #[test]
+    fn every_option_can_be_set() {
+        let args = "server-axum --host ::1 --port 0 --keep-alive-secs 1 --retry-ms 10 --max-streams 2 --history 5";
+        let options = Options::try_parse_for(Framework::AXUM, args.split(' ')).expect("valid");
+        assert_eq!(options.host, "::1");
+        assert_eq!(options.port, 0);
+        assert_eq!(options.keep_alive_secs, 1);
+        assert_eq!((options.retry_ms, options.max_streams, options.history), (10, 2, 5));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_option_named() {
+        let err = Options::try_parse_for(Framework::WARP, ["server-warp", "--keep-alive-secs", "0"])
+            .expect_err("0 is out of range");
+        assert!(err.to_string().contains("--keep-alive-secs"), "{err}");
+    }
+}

@@ -1,0 +1,295 @@
+//! The state a server shares between its handlers, and the one call every stream route makes:
+//! [`AppState::open_stream`], which turns a request into an answer the glue only has to send.
+//!
+//! Tested by `cargo test -p sse-core state`.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_util::{Stream, StreamExt, stream};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::event::Event;
+use crate::options::{Framework, Options};
+use crate::request::{BadQuery, StreamKind, StreamRequest};
+use crate::streams::{self, Plan};
+
+/// Headers every event stream carries besides `Content-Type: text/event-stream`.
+///
+/// - `Cache-Control: no-cache`: a cached stream is a frozen stream.
+/// - `X-Accel-Buffering: no`: nginx would otherwise buffer the response and deliver events late.
+/// - `Access-Control-Allow-Origin: *`: pages on other ports (such as `/compare`) may listen.
+pub const STREAM_HEADERS: [(&str, &str); 3] = [
+    ("cache-control", "no-cache"),
+    ("x-accel-buffering", "no"),
+    ("access-control-allow-origin", "*"),
+];
+
+/// The text of the comment written on an idle stream.
+pub const KEEP_ALIVE_COMMENT: &str = "keep-alive";
+
+/// How long a browser turned away by `--max-streams` waits before trying again.
+pub const BUSY_RETRY_MS: u64 = 5000;
+
+/// What a stream route answers.
+pub enum StreamAnswer {
+    /// 200 with `Content-Type: text/event-stream`, [`STREAM_HEADERS`] and these events.
+    Events(EventStream),
+    /// 204 No Content: nothing is left to send, and a browser stops reconnecting.
+    NoContent,
+    /// 400 with this message as a `text/plain` body.
+    BadRequest(BadQuery),
+}
+
+/// Shared by every handler of one server: cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    framework: Framework,
+    options: Options,
+    shutdown: CancellationToken,
+    open_streams: AtomicUsize,
+    started: Instant,
+}
+
+impl AppState {
+    /// State for `framework`'s server, whose streams all end when `shutdown` is cancelled.
+    pub fn new(framework: Framework, options: Options, shutdown: CancellationToken) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                framework,
+                options,
+                shutdown,
+                open_streams: AtomicUsize::new(0),
+                started: Instant::now(),
+            }),
+        }
+    }
+
+    /// The options the server was started with.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// Cancelled when the server shuts down.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.inner.shutdown
+    }
+
+    /// How long a stream may stay silent before a keep-alive comment is written.
+    pub fn keep_alive(&self) -> Duration {
+        self.inner.options.keep_alive()
+    }
+
+    /// Streams open right now.
+    pub fn open_streams(&self) -> usize {
+        self.inner.open_streams.load(Ordering::Relaxed)
+    }
+
+    /// Everything a stream route does, given the raw query (without `?`) and the raw bytes of the
+    /// `Last-Event-ID` header. The stream starts with `retry:`, counts as open until dropped,
+    /// and ends on shutdown.
+    pub fn open_stream(
+        &self,
+        kind: StreamKind,
+        query: Option<&str>,
+        last_event_id: Option<&[u8]>,
+    ) -> StreamAnswer {
+        let request = match StreamRequest::parse(kind, query, last_event_id) {
+            Ok(request) => request,
+            Err(bad) => return StreamAnswer::BadRequest(bad),
+        };
+        let events = match streams::plan(&request) {
+            Plan::Stream(events) => events,
+            Plan::NoContent => return StreamAnswer::NoContent,
+        };
+        let Some(slot) = self.take_slot(kind) else {
+            return StreamAnswer::Events(busy(self.options().max_streams));
+        };
+        let retry = Event::retry(self.options().retry_ms);
+        let events = stream::iter([retry])
+            .chain(events)
+            .take_until(self.shutdown().clone().cancelled_owned());
+        StreamAnswer::Events(EventStream {
+            events: Box::pin(events),
+            _slot: Some(slot),
+        })
+    }
+
+    /// Counts a stream as open, unless `--max-streams` are open already.
+    fn take_slot(&self, kind: StreamKind) -> Option<OpenSlot> {
+        let max = self.options().max_streams;
+        let open = &self.inner.open_streams;
+        // Increment first, then check: two requests racing for the last slot cannot both win.
+        if open.fetch_add(1, Ordering::Relaxed) >= max {
+            open.fetch_sub(1, Ordering::Relaxed);
+            tracing::warn!(max, "stream refused: --max-streams reached");
+            return None;
+        }
+        tracing::debug!(stream = kind.name(), "stream opened");
+        Some(OpenSlot {
+            state: self.clone(),
+            kind,
+        })
+    }
+
+    /// The body of `GET /health`.
+    pub fn health(&self) -> Health {
+        Health {
+            status: "ok",
+            server: self.inner.framework.name,
+            open_streams: self.open_streams(),
+            max_streams: self.options().max_streams,
+            uptime_secs: self.inner.started.elapsed().as_secs(),
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+/// `GET /health`, as JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    /// Always `ok` while the server answers.
+    pub status: &'static str,
+    /// Which framework answered: `axum`, `actix` or `warp`.
+    pub server: &'static str,
+    /// Event streams open now.
+    pub open_streams: usize,
+    /// `--max-streams`.
+    pub max_streams: usize,
+    /// Seconds since the server started.
+    pub uptime_secs: u64,
+    /// The workspace version.
+    pub version: &'static str,
+}
+
+/// Past `--max-streams`: status 200 (a 503 would make a browser give up for good), a long
+/// `retry:`, a comment saying why, and the end of the stream, so the browser comes back later.
+fn busy(max: usize) -> EventStream {
+    let events = [
+        Event::retry(BUSY_RETRY_MS),
+        Event::comment(format!("server busy: {max} streams open, try again later")),
+    ];
+    EventStream {
+        events: Box::pin(stream::iter(events)),
+        _slot: None,
+    }
+}
+
+/// The events of one response. Dropping it (the client went away, or the stream ended) releases
+/// everything it held, timers included, and lowers the open-streams count.
+pub struct EventStream {
+    events: Pin<Box<dyn Stream<Item = Event> + Send + Sync>>,
+    _slot: Option<OpenSlot>,
+}
+
+impl Stream for EventStream {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.events.as_mut().poll_next(cx)
+    }
+}
+
+/// One unit of the open-streams count, given back on drop.
+struct OpenSlot {
+    state: AppState,
+    kind: StreamKind,
+}
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.state.inner.open_streams.fetch_sub(1, Ordering::Relaxed);
+        tracing::debug!(stream = self.kind.name(), "stream closed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    fn state(args: &str) -> AppState {
+        let args = format!("server-axum {args}");
+        let options = Options::try_parse_for(Framework::AXUM, args.split_whitespace());
+        AppState::new(Framework::AXUM, options.expect("valid"), CancellationToken::new())
+    }
+
+    fn events(answer: StreamAnswer) -> EventStream {
+        match answer {
+            StreamAnswer::Events(events) => events,
+            StreamAnswer::NoContent => panic!("expected events, got 204"),
+            StreamAnswer::BadRequest(bad) => panic!("expected events, got 400: {bad}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_starts_with_retry_then_its_first_event() {
+        let state = state("--retry-ms 1234");
+        let mut stream = events(state.open_stream(StreamKind::Counter, None, None));
+        assert_eq!(stream.next().await.map(|e| e.encode()), Some("retry: 1234\n\n".into()));
+        let first = stream.next().await.expect("first event");
+        assert_eq!(first.encode(), "id: 0\ndata: {\"count\":0}\n\n");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_streams_counts_until_dropped() {
+        let state = state("");
+        let a = state.open_stream(StreamKind::Clock, None, None);
+        let b = state.open_stream(StreamKind::Paragraph, None, None);
+        assert_eq!(state.open_streams(), 2);
+        assert_eq!(state.health().open_streams, 2);
+        drop(a);
+        assert_eq!(state.open_streams(), 1);
+        drop(b);
+        assert_eq!(state.open_streams(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn past_max_streams_a_stream_is_told_to_come_back_later() {
+        let state = state("--max-streams 1");
+        let _kept = state.open_stream(StreamKind::Clock, None, None);
+        let refused: Vec<_> = events(state.open_stream(StreamKind::Clock, None, None))
+            .map(|e| e.encode())
+            .collect()
+            .await;
+        assert_eq!(refused.len(), 2, "retry, a comment, then the end: {refused:?}");
+        assert_eq!(refused[0], "retry: 5000\n\n");
+        assert!(refused[1].starts_with(b": server busy"), "{:?}", refused[1]);
+        assert_eq!(state.open_streams(), 1, "the refused stream is not counted");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_ends_every_open_stream() {
+        let state = state("");
+        let mut streams: Vec<_> = [StreamKind::Clock, StreamKind::Counter, StreamKind::Paragraph]
+            .into_iter()
+            .map(|kind| events(state.open_stream(kind, Some("interval_ms=60000"), None)))
+            .collect();
+        for stream in &mut streams {
+            stream.next().await.expect("retry");
+            stream.next().await.expect("first event");
+        }
+        state.shutdown().cancel();
+        for stream in &mut streams {
+            assert!(stream.next().await.is_none(), "stream still open after shutdown");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_bad_queries_and_finished_paragraphs() {
+        let state = state("");
+        let bad = state.open_stream(StreamKind::Clock, Some("interval_ms=5"), None);
+        assert!(matches!(bad, StreamAnswer::BadRequest(b) if b.param == "interval_ms"));
+        let done = state.open_stream(StreamKind::Paragraph, None, Some(b"5"));
+        assert!(matches!(done, StreamAnswer::NoContent));
+        assert_eq!(state.open_streams(), 0);
+    }
+}
