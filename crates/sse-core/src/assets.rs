@@ -37,7 +37,10 @@ pub fn index() -> Asset {
 
 /// The asset served at `/static/{name}`, if there is one.
 pub fn get(name: &str) -> Option<Asset> {
-    FILES.iter().find(|(file, _)| *file == name).map(|(_, asset)| *asset)
+    FILES
+        .iter()
+        .find(|(file, _)| *file == name)
+        .map(|(_, asset)| *asset)
 }
 
 #[cfg(test)]
@@ -47,7 +50,10 @@ mod tests {
     #[test]
     fn the_page_and_its_assets_are_embedded() {
         assert!(index().body.starts_with(b"<!doctype html>"));
-        assert_eq!(get("app.js").map(|a| a.content_type), Some("text/javascript; charset=utf-8"));
+        assert_eq!(
+            get("app.js").map(|a| a.content_type),
+            Some("text/javascript; charset=utf-8")
+        );
         assert!(get("style.css").is_some());
         assert!(get("../Cargo.toml").is_none() && get("").is_none());
     }

@@ -47,7 +47,10 @@ impl FieldValue {
     /// Checks `text` and wraps it, refusing CR, LF and NUL.
     pub fn new(text: impl Into<String>) -> Result<Self, InvalidField> {
         let text = text.into();
-        match text.chars().find(|c| c.is_ascii() && is_forbidden(*c as u8)) {
+        match text
+            .chars()
+            .find(|c| c.is_ascii() && is_forbidden(*c as u8))
+        {
             Some(found) => Err(InvalidField { found }),
             None => Ok(Self(Cow::Owned(text))),
         }
@@ -61,7 +64,10 @@ impl FieldValue {
         let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
-            assert!(!is_forbidden(bytes[i]), "SSE field values cannot hold CR, LF or NUL");
+            assert!(
+                !is_forbidden(bytes[i]),
+                "SSE field values cannot hold CR, LF or NUL"
+            );
             i += 1;
         }
         Self(Cow::Borrowed(text))
@@ -230,7 +236,10 @@ mod tests {
     #[test]
     fn keeps_a_leading_space_and_empty_lines() {
         assert_eq!(Event::data(" x").encode(), "data:  x\n\n");
-        assert_eq!(Event::data("a\n\nb").encode(), "data: a\ndata: \ndata: b\n\n");
+        assert_eq!(
+            Event::data("a\n\nb").encode(),
+            "data: a\ndata: \ndata: b\n\n"
+        );
         assert_eq!(Event::data("").encode(), "data: \n\n");
     }
 
@@ -256,6 +265,9 @@ mod tests {
             let err = FieldValue::new(bad).expect_err(bad);
             assert!(err.to_string().contains("cannot contain"), "{err}");
         }
-        assert_eq!(FieldValue::new("ünïcode id").map(|v| v.0), Ok("ünïcode id".into()));
+        assert_eq!(
+            FieldValue::new("ünïcode id").map(|v| v.0),
+            Ok("ünïcode id".into())
+        );
     }
 }

@@ -106,7 +106,10 @@ mod tests {
         assert_eq!(options.host, "127.0.0.1");
         assert_eq!(options.port, 3001);
         assert_eq!(options.keep_alive(), Duration::from_secs(15));
-        assert_eq!((options.retry_ms, options.max_streams, options.history), (3000, 10_000, 1000));
+        assert_eq!(
+            (options.retry_ms, options.max_streams, options.history),
+            (3000, 10_000, 1000)
+        );
     }
 
     #[test]
@@ -116,13 +119,17 @@ mod tests {
         assert_eq!(options.host, "::1");
         assert_eq!(options.port, 0);
         assert_eq!(options.keep_alive_secs, 1);
-        assert_eq!((options.retry_ms, options.max_streams, options.history), (10, 2, 5));
+        assert_eq!(
+            (options.retry_ms, options.max_streams, options.history),
+            (10, 2, 5)
+        );
     }
 
     #[test]
     fn bad_values_are_refused_with_the_option_named() {
-        let err = Options::try_parse_for(Framework::WARP, ["server-warp", "--keep-alive-secs", "0"])
-            .expect_err("0 is out of range");
+        let err =
+            Options::try_parse_for(Framework::WARP, ["server-warp", "--keep-alive-secs", "0"])
+                .expect_err("0 is out of range");
         assert!(err.to_string().contains("--keep-alive-secs"), "{err}");
     }
 }

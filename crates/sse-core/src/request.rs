@@ -210,7 +210,10 @@ mod tests {
             let err = parse(StreamKind::Counter, &format!("interval_ms={value}")).expect_err(value);
             assert_eq!(err.param, "interval_ms");
             let text = err.to_string();
-            assert!(text.contains("interval_ms") && text.contains("100 to 60000"), "{text}");
+            assert!(
+                text.contains("interval_ms") && text.contains("100 to 60000"),
+                "{text}"
+            );
         }
         assert!(parse(StreamKind::Counter, "interval_ms=100").is_ok());
         assert!(parse(StreamKind::Counter, "interval_ms=60000").is_ok());
@@ -251,7 +254,16 @@ mod tests {
 
     #[test]
     fn unusable_last_event_ids_are_absent() {
-        for bad in [&b"abc"[..], b"", b"-1", b"+1", b" 1", b"\xff\xfe", "٣".as_bytes(), b"99999999999999999999999"] {
+        for bad in [
+            &b"abc"[..],
+            b"",
+            b"-1",
+            b"+1",
+            b" 1",
+            b"\xff\xfe",
+            "٣".as_bytes(),
+            b"99999999999999999999999",
+        ] {
             assert_eq!(parse_last_event_id(bad), None, "{bad:?}");
         }
         assert_eq!(parse_last_event_id(b"0042"), Some(42));

@@ -206,7 +206,10 @@ struct OpenSlot {
 
 impl Drop for OpenSlot {
     fn drop(&mut self) {
-        self.state.inner.open_streams.fetch_sub(1, Ordering::Relaxed);
+        self.state
+            .inner
+            .open_streams
+            .fetch_sub(1, Ordering::Relaxed);
         tracing::debug!(stream = self.kind.name(), "stream closed");
     }
 }
@@ -219,7 +222,11 @@ mod tests {
     fn state(args: &str) -> AppState {
         let args = format!("server-axum {args}");
         let options = Options::try_parse_for(Framework::AXUM, args.split_whitespace());
-        AppState::new(Framework::AXUM, options.expect("valid"), CancellationToken::new())
+        AppState::new(
+            Framework::AXUM,
+            options.expect("valid"),
+            CancellationToken::new(),
+        )
     }
 
     fn events(answer: StreamAnswer) -> EventStream {
@@ -234,7 +241,10 @@ mod tests {
     async fn a_stream_starts_with_retry_then_its_first_event() {
         let state = state("--retry-ms 1234");
         let mut stream = events(state.open_stream(StreamKind::Counter, None, None));
-        assert_eq!(stream.next().await.map(|e| e.encode()), Some("retry: 1234\n\n".into()));
+        assert_eq!(
+            stream.next().await.map(|e| e.encode()),
+            Some("retry: 1234\n\n".into())
+        );
         let first = stream.next().await.expect("first event");
         assert_eq!(first.encode(), "id: 0\ndata: {\"count\":0}\n\n");
     }
@@ -260,7 +270,11 @@ mod tests {
             .map(|e| e.encode())
             .collect()
             .await;
-        assert_eq!(refused.len(), 2, "retry, a comment, then the end: {refused:?}");
+        assert_eq!(
+            refused.len(),
+            2,
+            "retry, a comment, then the end: {refused:?}"
+        );
         assert_eq!(refused[0], "retry: 5000\n\n");
         assert!(refused[1].starts_with(b": server busy"), "{:?}", refused[1]);
         assert_eq!(state.open_streams(), 1, "the refused stream is not counted");
@@ -269,17 +283,24 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn shutdown_ends_every_open_stream() {
         let state = state("");
-        let mut streams: Vec<_> = [StreamKind::Clock, StreamKind::Counter, StreamKind::Paragraph]
-            .into_iter()
-            .map(|kind| events(state.open_stream(kind, Some("interval_ms=60000"), None)))
-            .collect();
+        let mut streams: Vec<_> = [
+            StreamKind::Clock,
+            StreamKind::Counter,
+            StreamKind::Paragraph,
+        ]
+        .into_iter()
+        .map(|kind| events(state.open_stream(kind, Some("interval_ms=60000"), None)))
+        .collect();
         for stream in &mut streams {
             stream.next().await.expect("retry");
             stream.next().await.expect("first event");
         }
         state.shutdown().cancel();
         for stream in &mut streams {
-            assert!(stream.next().await.is_none(), "stream still open after shutdown");
+            assert!(
+                stream.next().await.is_none(),
+                "stream still open after shutdown"
+            );
         }
     }
 

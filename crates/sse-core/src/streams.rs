@@ -41,7 +41,9 @@ pub fn plan(request: &StreamRequest) -> Plan<impl Stream<Item = Event> + Send + 
     let every = request.interval;
     let stream = match request.kind {
         StreamKind::Clock => clock(every, request.format, request.last_event_id).left_stream(),
-        StreamKind::Counter => counter(every, request.last_event_id).left_stream().right_stream(),
+        StreamKind::Counter => counter(every, request.last_event_id)
+            .left_stream()
+            .right_stream(),
         StreamKind::Paragraph => match paragraph(every, request.last_event_id) {
             Some(stream) => stream.right_stream().right_stream(),
             None => return Plan::NoContent,
@@ -104,7 +106,11 @@ pub fn paragraph(
         // No id on the end event: the browser's last id stays 5, so its reconnect gets 204.
         // It carries data because a browser silently drops an event without any `data:` line.
         .chain([Event::data(END_DATA).with_event(END)]);
-    Some(stream::iter(events).zip(ticks(every)).map(|(event, _)| event))
+    Some(
+        stream::iter(events)
+            .zip(ticks(every))
+            .map(|(event, _)| event),
+    )
 }
 
 #[cfg(test)]
@@ -112,7 +118,6 @@ mod tests {
     use super::*;
     use std::pin::pin;
     use tokio::time::Instant;
-
 
     /// Collects up to `count` events with the paused-clock time (since the start) each arrived.
     async fn timed(stream: impl Stream<Item = Event>, count: usize) -> Vec<(Duration, Event)> {
@@ -162,7 +167,14 @@ mod tests {
     async fn counter_counts_from_zero_as_json() {
         let events = timed(counter(ms(1000), None), 3).await;
         let data: Vec<_> = events.iter().map(|(_, e)| e.data_text()).collect();
-        assert_eq!(data, [Some(r#"{"count":0}"#), Some(r#"{"count":1}"#), Some(r#"{"count":2}"#)]);
+        assert_eq!(
+            data,
+            [
+                Some(r#"{"count":0}"#),
+                Some(r#"{"count":1}"#),
+                Some(r#"{"count":2}"#)
+            ]
+        );
         assert_eq!(ids(&events), [Some("0"), Some("1"), Some("2")]);
         assert_eq!(events[2].0, ms(2000));
     }
@@ -177,7 +189,11 @@ mod tests {
     async fn paragraph_sends_five_sentences_then_end_then_closes() {
         let stream = paragraph(ms(1000), None).expect("a fresh paragraph");
         let events = timed(stream, 100).await;
-        assert_eq!(events.len(), 6, "five sentences and the end event, then the stream ends");
+        assert_eq!(
+            events.len(),
+            6,
+            "five sentences and the end event, then the stream ends"
+        );
         for (i, (at, event)) in events.iter().take(5).enumerate() {
             assert_eq!(event.data_text(), Some(SENTENCES[i]));
             assert_eq!(event.id(), Some((i + 1).to_string().as_str()));
@@ -193,7 +209,11 @@ mod tests {
         let events = timed(stream, 100).await;
         assert_eq!(ids(&events), [Some("4"), Some("5"), None]);
         assert_eq!(events[0].1.data_text(), Some(SENTENCES[3]));
-        assert_eq!(events[0].0, ms(0), "the first event after a resume is not delayed");
+        assert_eq!(
+            events[0].0,
+            ms(0),
+            "the first event after a resume is not delayed"
+        );
     }
 
     #[test]

@@ -15,7 +15,10 @@ fn parse(wire: &[u8]) -> Vec<eventsource_stream::Event> {
     // Every chunk is ready at once, so the parse completes on its first poll.
     let events = chunks.eventsource().collect::<Vec<_>>().now_or_never();
     let events = events.expect("an in-memory parse never waits");
-    events.into_iter().map(|e| e.expect("the encoder's output always parses")).collect()
+    events
+        .into_iter()
+        .map(|e| e.expect("the encoder's output always parses"))
+        .collect()
 }
 
 /// What a browser hands to `onmessage` for `data`: its line breaks, of any kind, as LF.

@@ -1,0 +1,282 @@
+//! Starting a server binary as a child process, and a small HTTP/1.1 client to talk to it.
+//!
+//! Every wait here is bounded: a server that hangs fails the test within seconds, naming the
+//! framework, instead of hanging CI.
+
+use std::net::SocketAddr;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use eventsource_stream::{Event, EventStream, Eventsource};
+use futures_util::StreamExt;
+use http_body_util::{BodyDataStream, BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, ChildStdout, Command};
+use tokio::time::timeout;
+
+/// How long any single wait may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// Which server binary to test.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    /// Path of the binary (`env!("CARGO_BIN_EXE_server-axum")`).
+    pub binary: &'static str,
+    /// `axum`, `actix` or `warp`, as the server names itself.
+    pub framework: &'static str,
+}
+
+/// A running server, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// Kept open: a server writing to a closed pipe would fail.
+    _stdout: BufReader<ChildStdout>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The first line it printed on stdout.
+    pub first_line: String,
+    /// Its framework, for assertion messages.
+    pub framework: &'static str,
+}
+
+impl Server {
+    /// Starts `target` on `127.0.0.1`, a free port, and `args`; waits for its first line.
+    pub async fn start(target: Target, args: &[&str]) -> Self {
+        let fw = target.framework;
+        let mut child = Command::new(target.binary)
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("[{fw}] cannot start {}: {e}", target.binary));
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let mut first_line = String::new();
+        timeout(PATIENCE, stdout.read_line(&mut first_line))
+            .await
+            .unwrap_or_else(|_| panic!("[{fw}] printed no first line within {PATIENCE:?}"))
+            .unwrap_or_else(|e| panic!("[{fw}] reading stdout: {e}"));
+        let first_line = first_line.trim_end().to_owned();
+        let addr = first_line
+            .strip_prefix("listening on http://")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("[{fw}] unexpected first line {first_line:?}"));
+        Self {
+            child,
+            _stdout: stdout,
+            addr,
+            first_line,
+            framework: fw,
+        }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path, &[]).await
+    }
+
+    /// `GET path` with a `Last-Event-ID` header of these exact bytes.
+    pub async fn get_resuming(&self, path: &str, last_event_id: &[u8]) -> Response {
+        self.request(Method::GET, path, &[("last-event-id", last_event_id)])
+            .await
+    }
+
+    /// Sends one request on a new connection and returns as soon as the headers arrive.
+    pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &[u8])]) -> Response {
+        let fw = self.framework;
+        let mut request = Request::builder()
+            .method(&method)
+            .uri(path)
+            .header("host", "localhost");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Full::new(Bytes::new()))
+            .expect("a valid request");
+        let send = async {
+            let stream = TcpStream::connect(self.addr).await?;
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(connection);
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(sender.send_request(request).await?)
+        };
+        let response = timeout(PATIENCE, send)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("[{fw}] no response headers to {method} {path} within {PATIENCE:?}")
+            })
+            .unwrap_or_else(|e| panic!("[{fw}] {method} {path} failed: {e}"));
+        Response {
+            inner: response,
+            framework: fw,
+        }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the server is still running")
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) to the server and waits, at most `within`, for it to exit.
+    pub async fn stop(mut self, signal: &str, within: Duration) -> ExitStatus {
+        let fw = self.framework;
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .await
+            .expect("running kill");
+        assert!(status.success(), "[{fw}] kill -{signal} failed");
+        timeout(within, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("[{fw}] still running {within:?} after SIG{signal}"))
+            .expect("waiting for the server")
+    }
+}
+
+/// A response whose body has not been read yet.
+pub struct Response {
+    inner: hyper::Response<Incoming>,
+    framework: &'static str,
+}
+
+impl Response {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.inner.status()
+    }
+
+    /// A header's value as text, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.inner.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The whole body as text; fails the test if it does not end within [`PATIENCE`].
+    pub async fn text(self) -> String {
+        let fw = self.framework;
+        let body = timeout(PATIENCE, self.inner.into_body().collect())
+            .await
+            .unwrap_or_else(|_| panic!("[{fw}] body did not end within {PATIENCE:?}"))
+            .unwrap_or_else(|e| panic!("[{fw}] reading body: {e}"));
+        String::from_utf8_lossy(&body.to_bytes()).into_owned()
+    }
+
+    /// The body as raw bytes, read piece by piece.
+    pub fn raw(self) -> RawBody {
+        RawBody {
+            body: self.inner.into_body().into_data_stream(),
+            seen: Vec::new(),
+            framework: self.framework,
+        }
+    }
+
+    /// The body parsed as an event stream.
+    pub fn events(self) -> Events {
+        Events {
+            events: self.inner.into_body().into_data_stream().eventsource(),
+            framework: self.framework,
+        }
+    }
+}
+
+/// A body read as bytes, for checks of the exact wire format.
+pub struct RawBody {
+    body: BodyDataStream<Incoming>,
+    seen: Vec<u8>,
+    framework: &'static str,
+}
+
+impl RawBody {
+    /// Reads until the bytes so far contain `needle`, and returns all of them as text.
+    pub async fn read_until(&mut self, needle: &str) -> String {
+        let fw = self.framework;
+        let read = async {
+            while !String::from_utf8_lossy(&self.seen).contains(needle) {
+                match self.body.next().await {
+                    Some(Ok(chunk)) => self.seen.extend_from_slice(&chunk),
+                    Some(Err(e)) => panic!("[{fw}] reading body: {e}"),
+                    None => panic!("[{fw}] body ended before {needle:?}: {:?}", self.text()),
+                }
+            }
+        };
+        if timeout(PATIENCE, read).await.is_err() {
+            panic!(
+                "[{fw}] no {needle:?} within {PATIENCE:?}, got {:?}",
+                self.text()
+            );
+        }
+        self.text()
+    }
+
+    /// Reads to the end of the body, and returns all of it as text.
+    pub async fn read_to_end(&mut self) -> String {
+        let fw = self.framework;
+        let read = async {
+            while let Some(chunk) = self.body.next().await {
+                let chunk = chunk.unwrap_or_else(|e| panic!("[{fw}] reading body: {e}"));
+                self.seen.extend_from_slice(&chunk);
+            }
+        };
+        if timeout(PATIENCE, read).await.is_err() {
+            panic!(
+                "[{fw}] body did not end within {PATIENCE:?}, got {:?}",
+                self.text()
+            );
+        }
+        self.text()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.seen).into_owned()
+    }
+}
+
+/// A body read as events by `eventsource-stream`.
+pub struct Events {
+    events: EventStream<BodyDataStream<Incoming>>,
+    framework: &'static str,
+}
+
+impl Events {
+    /// The next event; fails the test if none arrives within [`PATIENCE`].
+    pub async fn next(&mut self) -> Event {
+        let fw = self.framework;
+        match timeout(PATIENCE, self.events.next()).await {
+            Ok(Some(Ok(event))) => event,
+            Ok(Some(Err(e))) => panic!("[{fw}] bad event stream: {e}"),
+            Ok(None) => panic!("[{fw}] the stream ended, an event was expected"),
+            Err(_) => panic!("[{fw}] no event within {PATIENCE:?}"),
+        }
+    }
+
+    /// The next `n` events.
+    pub async fn take(&mut self, n: usize) -> Vec<Event> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(self.next().await);
+        }
+        out
+    }
+
+    /// Asserts that the stream ends, with no further event, within [`PATIENCE`].
+    pub async fn assert_ends(&mut self) {
+        let fw = self.framework;
+        match timeout(PATIENCE, self.events.next()).await {
+            Ok(None) => {}
+            Ok(Some(event)) => panic!("[{fw}] expected the end of the stream, got {event:?}"),
+            Err(_) => panic!("[{fw}] the stream did not end within {PATIENCE:?}"),
+        }
+    }
+}
+
+/// Ids of `events`, as the parser reports them.
+pub fn ids(events: &[Event]) -> Vec<&str> {
+    events.iter().map(|e| e.id.as_str()).collect()
+}

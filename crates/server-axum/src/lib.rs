@@ -1,0 +1,149 @@
+//! The SSE contract served with axum. All behaviour lives in `sse-core`; this file is the glue:
+//! routes, turning a core [`Event`] into axum's, and sending a [`StreamAnswer`].
+//!
+//! Run with `cargo run -p server-axum`; test with `cargo test -p server-axum`.
+
+use std::convert::Infallible;
+use std::io;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{self, KeepAlive, Sse};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{MethodRouter, get};
+use futures_util::StreamExt;
+use sse_core::state::{KEEP_ALIVE_COMMENT, STREAM_HEADERS};
+use sse_core::{
+    AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, assets,
+};
+use tokio::net::TcpListener;
+
+/// This server's name and default port.
+pub const FRAMEWORK: Framework = Framework::AXUM;
+
+/// Every route of the contract.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/static/{*name}", get(static_file))
+        .route("/events", stream_route(StreamKind::Clock))
+        .route("/events/paragraph", stream_route(StreamKind::Paragraph))
+        .route("/events/counter", stream_route(StreamKind::Counter))
+        .route("/health", get(health))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
+        .with_state(state)
+}
+
+/// Serves `listener` until `shutdown` is cancelled; open streams end at that moment, so the
+/// graceful shutdown does not wait for them.
+pub async fn serve(
+    listener: TcpListener,
+    options: Options,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let state = AppState::new(FRAMEWORK, options, shutdown.clone());
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// `GET` on a stream route: the same handler for all three streams, told which one it serves.
+fn stream_route(kind: StreamKind) -> MethodRouter<AppState> {
+    get(
+        move |State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap| async move {
+            let last_event_id = headers.get("last-event-id").map(|value| value.as_bytes());
+            match state.open_stream(kind, query.as_deref(), last_event_id) {
+                StreamAnswer::Events(events) => {
+                    let events = events.map(|event| Ok::<_, Infallible>(to_axum(event)));
+                    let keep_alive = KeepAlive::new()
+                        .interval(state.keep_alive())
+                        .text(KEEP_ALIVE_COMMENT);
+                    (STREAM_HEADERS, Sse::new(events).keep_alive(keep_alive)).into_response()
+                }
+                StreamAnswer::NoContent => StatusCode::NO_CONTENT.into_response(),
+                StreamAnswer::BadRequest(bad) => {
+                    (StatusCode::BAD_REQUEST, bad.to_string()).into_response()
+                }
+            }
+        },
+    )
+}
+
+/// The one conversion from the core's event to axum's, field by field, in the core's order.
+///
+/// axum's builder panics on CR or LF in an id or event name (ours cannot hold them), and writes
+/// a CR inside data as a line ending of its own, so CRLF becomes two line breaks. The core stores
+/// data with LF line breaks only, which axum splits exactly as the contract asks.
+fn to_axum(event: Event) -> sse::Event {
+    let mut out = sse::Event::default();
+    if let Some(comment) = event.comment_text() {
+        // axum takes one comment line per call.
+        for line in comment.split('\n') {
+            out = out.comment(line);
+        }
+    }
+    if let Some(ms) = event.retry_ms() {
+        out = out.retry(std::time::Duration::from_millis(ms));
+    }
+    if let Some(id) = event.id() {
+        out = out.id(id);
+    }
+    if let Some(name) = event.event() {
+        out = out.event(name);
+    }
+    if let Some(data) = event.data_text() {
+        out = out.data(data);
+    }
+    out
+}
+
+async fn index() -> Response {
+    asset_response(assets::index())
+}
+
+async fn static_file(Path(name): Path<String>) -> Response {
+    match assets::get(&name) {
+        Some(asset) => asset_response(asset),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+fn asset_response(asset: assets::Asset) -> Response {
+    ([(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response()
+}
+
+async fn health(State(state): State<AppState>) -> Json<sse_core::state::Health> {
+    Json(state.health())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sse_core::FieldValue;
+
+    /// What axum writes for `event`, read from a real `Sse` response body.
+    async fn axum_bytes(event: Event) -> axum::body::Bytes {
+        let events = futures_util::stream::iter([Ok::<_, Infallible>(to_axum(event))]);
+        let body = Sse::new(events).into_response().into_body();
+        axum::body::to_bytes(body, usize::MAX)
+            .await
+            .expect("in-memory body")
+    }
+
+    #[tokio::test]
+    async fn axum_writes_exactly_the_core_encoding() {
+        let events = [
+            Event::data("plain"),
+            Event::data("a\r\nb\rc\nd").with_id(7),
+            Event::data(" leading space\n\nblank line").with_event(FieldValue::from_static("chat")),
+            Event::data("x\r\nid: 99\r\ndata: forged"),
+            Event::comment("keep-alive"),
+            Event::comment("two\nlines"),
+            Event::retry(3000),
+        ];
+        for event in events {
+            assert_eq!(axum_bytes(event.clone()).await, event.encode(), "{event:?}");
+        }
+    }
+}
