@@ -57,7 +57,9 @@ mod tests {
     async fn a_port_in_use_is_an_error() {
         let first = bind("127.0.0.1", 0).await.expect("bind");
         let port = first.local_addr().expect("addr").port();
-        let err = bind("127.0.0.1", port).await.expect_err("the port is taken");
+        let err = bind("127.0.0.1", port)
+            .await
+            .expect_err("the port is taken");
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
     }
 }
