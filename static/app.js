@@ -97,7 +97,7 @@ async function showFramework() {
   const target = document.getElementById("framework");
   try {
     const health = await (await fetch("/health")).json();
-    target.textContent = `${health.server} (${health.open_streams} streams open)`;
+    target.textContent = health.server;
   } catch (error) {
     target.textContent = "an unknown server";
   }
