@@ -65,7 +65,12 @@ pub async fn stream_headers_follow_the_contract(target: Target) {
             Some("*"),
             "[{fw}] {path}"
         );
-        assert_eq!(response.header("content-encoding"), None, "[{fw}] {path}");
+        // actix-web-lab says `identity` out loud; the others leave the header out.
+        let encoding = response.header("content-encoding");
+        assert!(
+            matches!(encoding, None | Some("identity")),
+            "[{fw}] {path}: {encoding:?}"
+        );
     }
 }
 

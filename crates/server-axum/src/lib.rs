@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{MethodRouter, get};
-use futures_util::StreamExt;
+use futures_util::{StreamExt, stream};
 use sse_core::state::{KEEP_ALIVE_COMMENT, STREAM_HEADERS};
 use sse_core::{
     AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, assets,
@@ -55,7 +55,11 @@ fn stream_route(kind: StreamKind) -> MethodRouter<AppState> {
             let last_event_id = headers.get("last-event-id").map(|value| value.as_bytes());
             match state.open_stream(kind, query.as_deref(), last_event_id) {
                 StreamAnswer::Events(events) => {
-                    let events = events.map(|event| Ok::<_, Infallible>(to_axum(event)));
+                    // axum has no retry setting: the `retry:` field is the first event.
+                    let retry = sse::Event::default().retry(events.retry());
+                    let events = stream::iter([retry])
+                        .chain(events.map(to_axum))
+                        .map(Ok::<_, Infallible>);
                     let keep_alive = KeepAlive::new()
                         .interval(state.keep_alive())
                         .text(KEEP_ALIVE_COMMENT);

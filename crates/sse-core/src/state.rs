@@ -9,11 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::event::Event;
+use crate::keep_alive::KeepAlive;
 use crate::options::{Framework, Options};
 use crate::request::{BadQuery, StreamKind, StreamRequest};
 use crate::streams::{self, Plan};
@@ -94,8 +96,7 @@ impl AppState {
     }
 
     /// Everything a stream route does, given the raw query (without `?`) and the raw bytes of the
-    /// `Last-Event-ID` header. The stream starts with `retry:`, counts as open until dropped,
-    /// and ends on shutdown.
+    /// `Last-Event-ID` header. The stream counts as open until dropped, and ends on shutdown.
     pub fn open_stream(
         &self,
         kind: StreamKind,
@@ -113,11 +114,9 @@ impl AppState {
         let Some(slot) = self.take_slot(kind) else {
             return StreamAnswer::Events(busy(self.options().max_streams));
         };
-        let retry = Event::retry(self.options().retry_ms);
-        let events = stream::iter([retry])
-            .chain(events)
-            .take_until(self.shutdown().clone().cancelled_owned());
+        let events = events.take_until(self.shutdown().clone().cancelled_owned());
         StreamAnswer::Events(EventStream {
+            retry_ms: self.options().retry_ms,
             events: Box::pin(events),
             _slot: Some(slot),
         })
@@ -173,21 +172,39 @@ pub struct Health {
 /// Past `--max-streams`: status 200 (a 503 would make a browser give up for good), a long
 /// `retry:`, a comment saying why, and the end of the stream, so the browser comes back later.
 fn busy(max: usize) -> EventStream {
-    let events = [
-        Event::retry(BUSY_RETRY_MS),
-        Event::comment(format!("server busy: {max} streams open, try again later")),
-    ];
+    let comment = Event::comment(format!("server busy: {max} streams open, try again later"));
     EventStream {
-        events: Box::pin(stream::iter(events)),
+        retry_ms: BUSY_RETRY_MS,
+        events: Box::pin(stream::iter([comment])),
         _slot: None,
     }
 }
 
-/// The events of one response. Dropping it (the client went away, or the stream ended) releases
-/// everything it held, timers included, and lowers the open-streams count.
+/// The events of one response, which opens with a `retry:` field. Dropping it (the client went
+/// away, or the stream ended) releases everything it held, timers included, and lowers the
+/// open-streams count.
 pub struct EventStream {
+    retry_ms: u64,
     events: Pin<Box<dyn Stream<Item = Event> + Send + Sync>>,
     _slot: Option<OpenSlot>,
+}
+
+impl EventStream {
+    /// How long a browser should wait before reconnecting: the `retry:` field the response
+    /// sends before its first event. (actix-web-lab takes it as a setting, not as an event.)
+    pub fn retry(&self) -> Duration {
+        Duration::from_millis(self.retry_ms)
+    }
+
+    /// The whole response body as the core encodes it: `retry:` first, then every event, and a
+    /// keep-alive comment after `keep_alive` of silence. For a framework whose own SSE type
+    /// cannot meet the contract.
+    pub fn encoded(self, keep_alive: Duration) -> impl Stream<Item = Bytes> + Send + Sync {
+        let retry = Event::retry(self.retry_ms);
+        stream::iter([retry])
+            .chain(KeepAlive::new(self, keep_alive))
+            .map(|event| event.encode())
+    }
 }
 
 impl Stream for EventStream {
@@ -238,15 +255,16 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_stream_starts_with_retry_then_its_first_event() {
+    async fn the_encoded_body_starts_with_retry_then_the_first_event() {
         let state = state("--retry-ms 1234");
-        let mut stream = events(state.open_stream(StreamKind::Counter, None, None));
+        let stream = events(state.open_stream(StreamKind::Counter, None, None));
+        assert_eq!(stream.retry(), Duration::from_millis(1234));
+        let mut body = std::pin::pin!(stream.encoded(Duration::from_secs(15)));
+        assert_eq!(body.next().await, Some("retry: 1234\n\n".into()));
         assert_eq!(
-            stream.next().await.map(|e| e.encode()),
-            Some("retry: 1234\n\n".into())
+            body.next().await,
+            Some("id: 0\ndata: {\"count\":0}\n\n".into())
         );
-        let first = stream.next().await.expect("first event");
-        assert_eq!(first.encode(), "id: 0\ndata: {\"count\":0}\n\n");
     }
 
     #[tokio::test(start_paused = true)]
@@ -267,7 +285,7 @@ mod tests {
         let state = state("--max-streams 1");
         let _kept = state.open_stream(StreamKind::Clock, None, None);
         let refused: Vec<_> = events(state.open_stream(StreamKind::Clock, None, None))
-            .map(|e| e.encode())
+            .encoded(Duration::from_secs(15))
             .collect()
             .await;
         assert_eq!(
@@ -292,7 +310,6 @@ mod tests {
         .map(|kind| events(state.open_stream(kind, Some("interval_ms=60000"), None)))
         .collect();
         for stream in &mut streams {
-            stream.next().await.expect("retry");
             stream.next().await.expect("first event");
         }
         state.shutdown().cancel();

@@ -1,0 +1,140 @@
+//! The SSE contract served with actix-web and actix-web-lab's `sse` module. All behaviour lives in
+//! `sse-core`; this file is the glue: routes, turning a core [`Event`] into actix-web-lab's, and
+//! sending a [`StreamAnswer`].
+//!
+//! Run with `cargo run -p server-actix`; test with `cargo test -p server-actix`.
+
+use std::io;
+
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Responder, web};
+use actix_web_lab::sse::{self, Sse};
+use futures_util::StreamExt;
+use sse_core::state::STREAM_HEADERS;
+use sse_core::{
+    AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, assets,
+};
+use tokio::net::TcpListener;
+
+/// This server's name and default port.
+pub const FRAMEWORK: Framework = Framework::ACTIX;
+
+/// Every route of the contract. actix builds one `App` per worker thread, so the routes are a
+/// configuration function and the state is registered beside them (see [`serve`]).
+///
+/// Each path is a `resource`, so that a wrong method gets 405 rather than falling through to 404.
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(web::resource("/").get(index))
+        .service(web::resource("/static/{name}").get(static_file))
+        .service(stream_route("/events", StreamKind::Clock))
+        .service(stream_route("/events/paragraph", StreamKind::Paragraph))
+        .service(stream_route("/events/counter", StreamKind::Counter))
+        .service(web::resource("/health").get(health));
+}
+
+/// Serves `listener` until `shutdown` is cancelled; open streams end at that moment, so the
+/// graceful stop does not wait for them.
+pub async fn serve(
+    listener: TcpListener,
+    options: Options,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let state = AppState::new(FRAMEWORK, options, shutdown.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .configure(routes)
+            .default_service(web::to(not_found))
+    })
+    // actix's own signal handling stops at once on SIGINT and waits 30 s on SIGTERM; the shared
+    // token ends the streams first, so both signals stop the same quick, graceful way.
+    .disable_signals()
+    .listen(listener.into_std()?)?
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        shutdown.cancelled().await;
+        handle.stop(true).await;
+    });
+    server.await
+}
+
+/// A resource for one stream: `GET` answers, any other method gets 405.
+fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
+    web::resource(path).route(web::get().to(
+        move |state: web::Data<AppState>, request: HttpRequest| {
+            let last_event_id = request
+                .headers()
+                .get("last-event-id")
+                .map(|value| value.as_bytes());
+            let answer = state.open_stream(kind, Some(request.query_string()), last_event_id);
+            async move {
+                match answer {
+                    StreamAnswer::Events(events) => {
+                        let retry = events.retry();
+                        let mut sse = Sse::from_infallible_stream(events.map(to_actix))
+                            .with_retry_duration(retry)
+                            .with_keep_alive(state.keep_alive())
+                            .customize();
+                        for header in STREAM_HEADERS {
+                            sse = sse.insert_header(header);
+                        }
+                        sse.respond_to(&request).map_into_boxed_body()
+                    }
+                    StreamAnswer::NoContent => HttpResponse::NoContent().finish(),
+                    StreamAnswer::BadRequest(bad) => HttpResponse::BadRequest()
+                        .content_type("text/plain; charset=utf-8")
+                        .body(bad.to_string()),
+                }
+            }
+        },
+    ))
+}
+
+/// The one conversion from the core's event to actix-web-lab's. Its `Data` writes `id`, `event`
+/// and one `data:` line per LF-separated line, exactly as the core does; the `retry:` field is a
+/// setting of the response instead ([`Sse::with_retry_duration`]).
+fn to_actix(event: Event) -> sse::Event {
+    match (event.data_text(), event.comment_text()) {
+        (Some(data), _) => {
+            let mut out = sse::Data::new(data.to_owned());
+            if let Some(id) = event.id() {
+                out.set_id(id.to_owned());
+            }
+            if let Some(name) = event.event() {
+                out.set_event(name.to_owned());
+            }
+            out.into()
+        }
+        (None, Some(comment)) => sse::Event::Comment(comment.to_owned().into()),
+        // A bare `retry:` event: actix-web-lab sends retry as a setting, so there is nothing
+        // left to write but an empty comment. The core's streams never yield one.
+        (None, None) => sse::Event::Comment("".into()),
+    }
+}
+
+async fn index() -> HttpResponse {
+    asset_response(assets::index())
+}
+
+async fn static_file(name: web::Path<String>) -> HttpResponse {
+    match assets::get(&name) {
+        Some(asset) => asset_response(asset),
+        None => not_found().await,
+    }
+}
+
+fn asset_response(asset: assets::Asset) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(asset.content_type)
+        .body(asset.body)
+}
+
+async fn health(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.health())
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::build(StatusCode::NOT_FOUND).body("not found")
+}

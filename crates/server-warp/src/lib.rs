@@ -1,0 +1,139 @@
+//! The SSE contract served with warp. All behaviour lives in `sse-core`; this file is the glue:
+//! routes, and sending a [`StreamAnswer`].
+//!
+//! Unlike axum and actix, this server does not use its framework's SSE types: warp 0.4's
+//! `sse::Event` writes `data:x` with no space after the colon (so a leading space in the data is
+//! lost) and does not split data on CR (so a CR can forge a field). It sends the core's encoded
+//! bytes instead, with the core's keep-alive.
+//!
+//! Run with `cargo run -p server-warp`; test with `cargo test -p server-warp`.
+
+use std::convert::Infallible;
+use std::io;
+
+use futures_util::StreamExt;
+use sse_core::state::STREAM_HEADERS;
+use sse_core::{AppState, CancellationToken, Framework, Options, StreamAnswer, StreamKind, assets};
+use tokio::net::TcpListener;
+use warp::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use warp::http::{HeaderMap, StatusCode};
+use warp::path::FullPath;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+/// This server's name and default port.
+pub const FRAMEWORK: Framework = Framework::WARP;
+
+/// Every route of the contract. Each filter checks its path before its method, so a wrong
+/// method on a known path is rejected with 405 and an unknown path with 404.
+pub fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static {
+    let index = warp::path::end()
+        .and(warp::get())
+        .map(|| asset_response(assets::index()));
+    let static_file = warp::path!("static" / String)
+        .and(warp::get())
+        .map(|name: String| match assets::get(&name) {
+            Some(asset) => asset_response(asset),
+            None => not_found(),
+        });
+    let health = warp::path!("health")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .map(|state: AppState| warp::reply::json(&state.health()).into_response());
+    let clock = warp::path!("events").and(stream_route(state.clone(), StreamKind::Clock));
+    let paragraph =
+        warp::path!("events" / "paragraph").and(stream_route(state.clone(), StreamKind::Paragraph));
+    let counter = warp::path!("events" / "counter").and(stream_route(state, StreamKind::Counter));
+    let all = index
+        .or(static_file)
+        .unify()
+        .or(health)
+        .unify()
+        .or(clock)
+        .unify()
+        .or(paragraph)
+        .unify()
+        .or(counter)
+        .unify();
+    no_trailing_slash().and(all)
+}
+
+/// Serves `listener` until `shutdown` is cancelled; open streams end at that moment, so the
+/// graceful shutdown does not wait for them.
+pub async fn serve(
+    listener: TcpListener,
+    options: Options,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let state = AppState::new(FRAMEWORK, options, shutdown.clone());
+    warp::serve(routes(state))
+        .incoming(listener)
+        .graceful(shutdown.cancelled_owned())
+        .run()
+        .await;
+    Ok(())
+}
+
+/// warp ignores a trailing slash (`/events/` is `/events`); the contract, axum and actix do not.
+fn no_trailing_slash() -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::path::full()
+        .and_then(|path: FullPath| async move {
+            match path.as_str() {
+                "/" => Ok(()),
+                p if p.ends_with('/') => Err(warp::reject::not_found()),
+                _ => Ok(()),
+            }
+        })
+        .untuple_one()
+}
+
+fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+/// `GET` on a stream route. The query is read raw (`warp::query::raw` rejects a request without
+/// one) and `Last-Event-ID` as the header's bytes (`warp::sse::last_event_id` answers 400 to a
+/// value it cannot parse, which makes a browser give up for good).
+fn stream_route(
+    state: AppState,
+    kind: StreamKind,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    warp::get()
+        .and(with_state(state))
+        .and(query)
+        .and(warp::header::headers_cloned())
+        .map(move |state: AppState, query: String, headers: HeaderMap| {
+            let last_event_id = headers.get("last-event-id").map(|value| value.as_bytes());
+            match state.open_stream(kind, Some(&query), last_event_id) {
+                StreamAnswer::Events(events) => {
+                    let body = events.encoded(state.keep_alive()).map(Ok::<_, Infallible>);
+                    let mut response = warp::reply::stream(body).into_response();
+                    let headers = response.headers_mut();
+                    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                    for (name, value) in STREAM_HEADERS {
+                        headers.insert(
+                            HeaderName::from_static(name),
+                            HeaderValue::from_static(value),
+                        );
+                    }
+                    response
+                }
+                StreamAnswer::NoContent => StatusCode::NO_CONTENT.into_response(),
+                StreamAnswer::BadRequest(bad) => {
+                    warp::reply::with_status(bad.to_string(), StatusCode::BAD_REQUEST)
+                        .into_response()
+                }
+            }
+        })
+}
+
+fn asset_response(asset: assets::Asset) -> Response {
+    warp::reply::with_header(asset.body, CONTENT_TYPE, asset.content_type).into_response()
+}
+
+fn not_found() -> Response {
+    warp::reply::with_status("not found", StatusCode::NOT_FOUND).into_response()
+}
