@@ -277,6 +277,29 @@ pub async fn paragraph_sends_five_sentences_then_end_and_closes(target: Target) 
     );
 }
 
+/// The paragraph's exact bytes: the same on every server, a space after every colon, the end
+/// event without an id. Comment frames are left out: actix-web-lab writes its keep-alive even
+/// while events flow (a difference the README lists).
+pub async fn paragraph_bytes_are_exact(target: Target) {
+    let server = Server::start(target, &[]).await;
+    let raw = server
+        .get(&format!("/events/paragraph?{FAST}"))
+        .await
+        .raw()
+        .read_to_end()
+        .await;
+    let frames: Vec<&str> = raw
+        .split_inclusive("\n\n")
+        .filter(|f| !f.starts_with(':'))
+        .collect();
+    let mut expected = vec!["retry: 3000\n\n".to_owned()];
+    for (i, sentence) in SENTENCES.iter().enumerate() {
+        expected.push(format!("id: {}\ndata: {sentence}\n\n", i + 1));
+    }
+    expected.push("event: end\ndata: The paragraph is complete.\n\n".to_owned());
+    assert_eq!(frames, expected, "[{}]", target.framework);
+}
+
 /// After `Last-Event-ID: 3` the paragraph goes on at sentence 4, with no repeat.
 pub async fn paragraph_resumes_after_last_event_id(target: Target) {
     let server = Server::start(target, &[]).await;

@@ -32,6 +32,7 @@ macro_rules! contract_suite {
             clock_resumes_from_last_event_id_query,
             unusable_last_event_id_starts_fresh,
             paragraph_sends_five_sentences_then_end_and_closes,
+            paragraph_bytes_are_exact,
             paragraph_resumes_after_last_event_id,
             reconnect_after_last_sentence_gets_204,
             counter_counts_from_zero_as_json_and_resumes,

@@ -138,3 +138,36 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
 async fn not_found() -> HttpResponse {
     HttpResponse::build(StatusCode::NOT_FOUND).body("not found")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sse_core::FieldValue;
+
+    /// What actix-web-lab writes for `event`, read from a real `Sse` body.
+    async fn actix_bytes(event: Event) -> actix_web::web::Bytes {
+        let events = futures_util::stream::iter([to_actix(event)]);
+        actix_web::body::to_bytes(Sse::from_infallible_stream(events))
+            .await
+            .expect("in-memory body")
+    }
+
+    #[actix_web::test]
+    async fn actix_writes_exactly_the_core_encoding() {
+        let events = [
+            Event::data("plain"),
+            Event::data("a\r\nb\rc\nd").with_id(7),
+            Event::data(" leading space\n\nblank line").with_event(FieldValue::from_static("chat")),
+            Event::data("x\r\nid: 99\r\ndata: forged"),
+            Event::comment("keep-alive"),
+            Event::comment("two\nlines"),
+        ];
+        for event in events {
+            assert_eq!(
+                actix_bytes(event.clone()).await,
+                event.encode(),
+                "{event:?}"
+            );
+        }
+    }
+}

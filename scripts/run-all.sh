@@ -1,0 +1,27 @@
+#!/bin/sh
+# Builds once, then runs the axum, actix and warp servers side by side on ports 3000, 3001 and
+# 3002, and stops all three on Ctrl-C. Extra arguments go to every server (e.g. --keep-alive-secs 5).
+set -eu
+cd "$(dirname "$0")/.."
+
+echo "==> cargo build --release -p server-axum -p server-actix -p server-warp"
+cargo build --release -p server-axum -p server-actix -p server-warp
+
+pids=""
+stop() {
+    trap - INT TERM EXIT
+    echo "==> stopping the servers"
+    # Each server ends its open streams and exits on SIGTERM.
+    for pid in $pids; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait
+}
+trap stop INT TERM EXIT
+
+for framework in axum actix warp; do
+    # Each prints "listening on http://127.0.0.1:PORT/ (framework)" first.
+    "target/release/server-$framework" "$@" &
+    pids="$pids $!"
+done
+sleep 1
+echo "==> open http://127.0.0.1:3000/ (axum), :3001 (actix) and :3002 (warp); Ctrl-C stops all three"
+wait
