@@ -11,11 +11,15 @@ pids=""
 stop() {
     trap - INT TERM EXIT
     echo "==> stopping the servers"
-    # Each server ends its open streams and exits on SIGTERM.
-    for pid in $pids; do kill -TERM "$pid" 2>/dev/null || true; done
+    # Ctrl-C reaches the servers too (they share the terminal); otherwise tell them. Either way
+    # each server ends its open streams and exits.
+    if [ "$1" != INT ]; then
+        for pid in $pids; do kill -TERM "$pid" 2>/dev/null || true; done
+    fi
     wait
 }
-trap stop INT TERM EXIT
+trap 'stop INT' INT
+trap 'stop TERM' TERM EXIT
 
 for framework in axum actix warp; do
     # Each prints "listening on http://127.0.0.1:PORT/ (framework)" first.
