@@ -192,6 +192,20 @@ impl Event {
     }
 }
 
+/// Events whose encoding is easy to get wrong: mixed line breaks, a leading space, blank lines,
+/// data that looks like fields, multi-line comments. Each server's test of its conversion to its
+/// framework's event type checks that the framework writes exactly [`Event::encode`] for these.
+pub fn tricky_events() -> Vec<Event> {
+    vec![
+        Event::data("plain"),
+        Event::data("a\r\nb\rc\nd").with_id(7),
+        Event::data(" leading space\n\nblank line").with_event(FieldValue::from_static("chat")),
+        Event::data("x\r\nid: 99\r\ndata: forged"),
+        Event::comment("keep-alive"),
+        Event::comment("two\nlines"),
+    ]
+}
+
 /// Turns CRLF and lone CR into LF; text without CR (the usual case) is returned as it is.
 fn normalize_line_breaks(text: String) -> String {
     if !text.contains('\r') {
