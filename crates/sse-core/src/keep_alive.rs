@@ -39,13 +39,12 @@ impl<S: Stream<Item = Event> + Unpin> Stream for KeepAlive<S> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         let this = &mut *self;
-        let deadline = Instant::now() + this.period;
         if let Poll::Ready(next) = Pin::new(&mut this.events).poll_next(cx) {
-            this.idle.as_mut().reset(deadline);
+            this.idle.as_mut().reset(Instant::now() + this.period);
             return Poll::Ready(next);
         }
         if this.idle.as_mut().poll(cx).is_ready() {
-            this.idle.as_mut().reset(deadline);
+            this.idle.as_mut().reset(Instant::now() + this.period);
             return Poll::Ready(Some(Event::comment(KEEP_ALIVE_COMMENT)));
         }
         Poll::Pending
