@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use crate::client::{PATIENCE, Server, Target, ids};
+use crate::client::{PATIENCE, Server, Target, contains, ids};
 
 /// The paragraph, as CONTRACT.md gives it (not imported from the code under test).
 const SENTENCES: [&str; 5] = [
@@ -627,10 +627,4 @@ async fn read_until(socket: &mut TcpStream, needle: &str, fw: &str) -> String {
         "[{fw}] socket: no {needle:?} in time"
     );
     String::from_utf8_lossy(&seen).into_owned()
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
 }

@@ -198,7 +198,7 @@ impl RawBody {
     pub async fn read_until(&mut self, needle: &str) -> String {
         let fw = self.framework;
         let read = async {
-            while !String::from_utf8_lossy(&self.seen).contains(needle) {
+            while !contains(&self.seen, needle) {
                 match self.body.next().await {
                     Some(Ok(chunk)) => self.seen.extend_from_slice(&chunk),
                     Some(Err(e)) => panic!("[{fw}] reading body: {e}"),
@@ -274,6 +274,13 @@ impl Events {
             Err(_) => panic!("[{fw}] the stream did not end within {PATIENCE:?}"),
         }
     }
+}
+
+/// Whether the bytes read so far hold `needle`.
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 /// Ids of `events`, as the parser reports them.
