@@ -10,6 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Responder, web};
 use actix_web_lab::sse::{self, Sse};
 use futures_util::StreamExt;
+use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::STREAM_HEADERS;
 use sse_core::{
     AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, assets,
@@ -66,7 +67,7 @@ fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
         move |state: web::Data<AppState>, request: HttpRequest| {
             let last_event_id = request
                 .headers()
-                .get("last-event-id")
+                .get(LAST_EVENT_ID)
                 .map(|value| value.as_bytes());
             let answer = state.open_stream(kind, Some(request.query_string()), last_event_id);
             async move {

@@ -13,6 +13,7 @@ use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{MethodRouter, get};
 use futures_util::{StreamExt, stream};
+use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::{KEEP_ALIVE_COMMENT, STREAM_HEADERS};
 use sse_core::{
     AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, assets,
@@ -52,7 +53,7 @@ pub async fn serve(
 fn stream_route(kind: StreamKind) -> MethodRouter<AppState> {
     get(
         move |State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap| async move {
-            let last_event_id = headers.get("last-event-id").map(|value| value.as_bytes());
+            let last_event_id = headers.get(LAST_EVENT_ID).map(|value| value.as_bytes());
             match state.open_stream(kind, query.as_deref(), last_event_id) {
                 StreamAnswer::Events(events) => {
                     // axum has no retry setting: the `retry:` field is the first event.

@@ -12,6 +12,7 @@ use std::convert::Infallible;
 use std::io;
 
 use futures_util::StreamExt;
+use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::STREAM_HEADERS;
 use sse_core::{AppState, CancellationToken, Framework, Options, StreamAnswer, StreamKind, assets};
 use tokio::net::TcpListener;
@@ -80,11 +81,11 @@ pub async fn serve(
 fn no_trailing_slash() -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::path::full()
         .and_then(|path: FullPath| async move {
-            match path.as_str() {
-                "/" => Ok(()),
-                p if p.ends_with('/') => Err(warp::reject::not_found()),
-                _ => Ok(()),
+            let path = path.as_str();
+            if path != "/" && path.ends_with('/') {
+                return Err(warp::reject::not_found());
             }
+            Ok(())
         })
         .untuple_one()
 }
@@ -106,7 +107,7 @@ fn stream_route(
         .and(query)
         .and(warp::header::headers_cloned())
         .map(move |state: AppState, query: String, headers: HeaderMap| {
-            let last_event_id = headers.get("last-event-id").map(|value| value.as_bytes());
+            let last_event_id = headers.get(LAST_EVENT_ID).map(|value| value.as_bytes());
             match state.open_stream(kind, Some(&query), last_event_id) {
                 StreamAnswer::Events(events) => {
                     let body = events.encoded(state.keep_alive()).map(Ok::<_, Infallible>);

@@ -4,8 +4,9 @@
 //! page. This crate never imports a web framework.
 //!
 //! Read it in this order: [`event`] (the wire format), [`streams`] (what is sent, when),
-//! [`request`] (query and `Last-Event-ID`), [`state`] (what a route does), then [`keep_alive`], [`options`],
-//! [`net`], [`shutdown`], [`assets`] and [`logging`]. Test it with `cargo test -p sse-core`.
+//! [`request`] (query and `Last-Event-ID`), [`state`] (what a route does), then [`keep_alive`],
+//! [`options`], [`net`], [`shutdown`], [`assets`] and [`logging`]. Test it with
+//! `cargo test -p sse-core`.
 
 pub mod assets;
 pub mod event;

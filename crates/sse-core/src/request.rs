@@ -66,6 +66,9 @@ pub struct StreamRequest {
     pub last_event_id: Option<u64>,
 }
 
+/// The header a browser sends on reconnect, lower-case as HTTP/1.1 libraries look it up.
+pub const LAST_EVENT_ID: &str = "last-event-id";
+
 /// The bounds of `interval_ms`, in milliseconds.
 pub const INTERVAL_MS: std::ops::RangeInclusive<u64> = 100..=60_000;
 /// `interval_ms` when the query does not give it.
