@@ -4,12 +4,14 @@
 //!
 //! Run with `cargo run -p server-actix`; test with `cargo test -p server-actix`.
 
+use std::convert::Infallible;
 use std::io;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Responder, web};
 use actix_web_lab::sse::{self, Sse};
 use futures_util::StreamExt;
+use sse_core::chat::ChatReply;
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::STREAM_HEADERS;
 use sse_core::{
@@ -31,6 +33,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(stream_route("/events", StreamKind::Clock))
         .service(stream_route("/events/paragraph", StreamKind::Paragraph))
         .service(stream_route("/events/counter", StreamKind::Counter))
+        .service(stream_route("/events/chat", StreamKind::Chat))
+        .service(web::resource("/chat").post(post_chat))
         .service(web::resource("/health").get(health));
 }
 
@@ -83,6 +87,16 @@ fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
                         }
                         sse.respond_to(&request).map_into_boxed_body()
                     }
+                    // Chat: bytes encoded once by the hub, shared by every subscriber, sent as
+                    // they are.
+                    StreamAnswer::Encoded(bytes) => {
+                        let mut response = HttpResponse::Ok();
+                        response.content_type("text/event-stream");
+                        for header in STREAM_HEADERS {
+                            response.insert_header(header);
+                        }
+                        response.streaming(bytes.map(Ok::<_, Infallible>))
+                    }
                     StreamAnswer::NoContent => HttpResponse::NoContent().finish(),
                     StreamAnswer::BadRequest(bad) => HttpResponse::BadRequest()
                         .content_type("text/plain; charset=utf-8")
@@ -113,6 +127,29 @@ fn to_actix(event: Event) -> sse::Event {
         // left to write but an empty comment. The core's streams never yield one.
         (None, None) => sse::Event::Comment("".into()),
     }
+}
+
+/// `POST /chat`: the raw payload, not actix's `web::Json` extractor, so that every refusal (and
+/// its status) is the core's and the same on all three servers.
+async fn post_chat(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Payload,
+) -> HttpResponse {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|value| value.as_bytes());
+    let reply = state.post_chat(content_type, body).await;
+    json_reply(reply)
+}
+
+fn json_reply(reply: ChatReply) -> HttpResponse {
+    // The core answers only 201, 400, 413 and 415, all valid.
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .body(reply.json)
 }
 
 async fn index() -> HttpResponse {

@@ -7,12 +7,14 @@ use std::convert::Infallible;
 use std::io;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post};
 use futures_util::{StreamExt, stream};
+use sse_core::chat::ChatReply;
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::{KEEP_ALIVE_COMMENT, STREAM_HEADERS};
 use sse_core::{
@@ -31,6 +33,8 @@ pub fn app(state: AppState) -> Router {
         .route("/events", stream_route(StreamKind::Clock))
         .route("/events/paragraph", stream_route(StreamKind::Paragraph))
         .route("/events/counter", stream_route(StreamKind::Counter))
+        .route("/events/chat", stream_route(StreamKind::Chat))
+        .route("/chat", post(post_chat))
         .route("/health", get(health))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
         .with_state(state)
@@ -49,7 +53,7 @@ pub async fn serve(
         .await
 }
 
-/// `GET` on a stream route: the same handler for all three streams, told which one it serves.
+/// `GET` on a stream route: the same handler for every stream, told which one it serves.
 fn stream_route(kind: StreamKind) -> MethodRouter<AppState> {
     get(
         move |State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap| async move {
@@ -66,6 +70,13 @@ fn stream_route(kind: StreamKind) -> MethodRouter<AppState> {
                         .text(KEEP_ALIVE_COMMENT);
                     (STREAM_HEADERS, Sse::new(events).keep_alive(keep_alive)).into_response()
                 }
+                // Chat: bytes encoded once by the hub, shared by every subscriber, sent as they are.
+                StreamAnswer::Encoded(bytes) => (
+                    [(header::CONTENT_TYPE, "text/event-stream")],
+                    STREAM_HEADERS,
+                    Body::from_stream(bytes.map(Ok::<_, Infallible>)),
+                )
+                    .into_response(),
                 StreamAnswer::NoContent => StatusCode::NO_CONTENT.into_response(),
                 StreamAnswer::BadRequest(bad) => {
                     (StatusCode::BAD_REQUEST, bad.to_string()).into_response()
@@ -101,6 +112,27 @@ fn to_axum(event: Event) -> sse::Event {
         out = out.data(data);
     }
     out
+}
+
+/// `POST /chat`: the raw body, not axum's `Json` extractor, so that every refusal (and its
+/// status) is the core's and the same on all three servers.
+async fn post_chat(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|value| value.as_bytes());
+    let reply = state.post_chat(content_type, body.into_data_stream()).await;
+    json_reply(reply)
+}
+
+fn json_reply(reply: ChatReply) -> Response {
+    // The core answers only 201, 400, 413 and 415, all valid.
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        reply.json,
+    )
+        .into_response()
 }
 
 async fn index() -> Response {

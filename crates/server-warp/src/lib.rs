@@ -12,9 +12,13 @@ use std::convert::Infallible;
 use std::io;
 
 use futures_util::StreamExt;
+use sse_core::chat::ChatReply;
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::STREAM_HEADERS;
-use sse_core::{AppState, CancellationToken, Framework, Options, StreamAnswer, StreamKind, assets};
+use sse_core::{
+    AppState, CancellationToken, EncodedStream, Framework, Options, StreamAnswer, StreamKind,
+    assets,
+};
 use tokio::net::TcpListener;
 use warp::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use warp::http::{HeaderMap, StatusCode};
@@ -46,7 +50,11 @@ pub fn routes(
     let clock = warp::path!("events").and(stream_route(state.clone(), StreamKind::Clock));
     let paragraph =
         warp::path!("events" / "paragraph").and(stream_route(state.clone(), StreamKind::Paragraph));
-    let counter = warp::path!("events" / "counter").and(stream_route(state, StreamKind::Counter));
+    let counter =
+        warp::path!("events" / "counter").and(stream_route(state.clone(), StreamKind::Counter));
+    let chat_stream =
+        warp::path!("events" / "chat").and(stream_route(state.clone(), StreamKind::Chat));
+    let chat_post = warp::path!("chat").and(post_chat(state));
     let all = index
         .or(static_file)
         .unify()
@@ -57,6 +65,10 @@ pub fn routes(
         .or(paragraph)
         .unify()
         .or(counter)
+        .unify()
+        .or(chat_stream)
+        .unify()
+        .or(chat_post)
         .unify();
     no_trailing_slash().and(all)
 }
@@ -109,19 +121,8 @@ fn stream_route(
         .map(move |state: AppState, query: String, headers: HeaderMap| {
             let last_event_id = headers.get(LAST_EVENT_ID).map(|value| value.as_bytes());
             match state.open_stream(kind, Some(&query), last_event_id) {
-                StreamAnswer::Events(events) => {
-                    let body = events.encoded(state.keep_alive()).map(Ok::<_, Infallible>);
-                    let mut response = warp::reply::stream(body).into_response();
-                    let headers = response.headers_mut();
-                    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-                    for (name, value) in STREAM_HEADERS {
-                        headers.insert(
-                            HeaderName::from_static(name),
-                            HeaderValue::from_static(value),
-                        );
-                    }
-                    response
-                }
+                StreamAnswer::Events(events) => sse_response(events.encoded(state.keep_alive())),
+                StreamAnswer::Encoded(bytes) => sse_response(bytes),
                 StreamAnswer::NoContent => StatusCode::NO_CONTENT.into_response(),
                 StreamAnswer::BadRequest(bad) => {
                     warp::reply::with_status(bad.to_string(), StatusCode::BAD_REQUEST)
@@ -129,6 +130,41 @@ fn stream_route(
                 }
             }
         })
+}
+
+/// An event stream response whose body is the core's encoded bytes, each chunk sent as it comes.
+fn sse_response(bytes: EncodedStream) -> Response {
+    let mut response = warp::reply::stream(bytes.map(Ok::<_, Infallible>)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    for (name, value) in STREAM_HEADERS {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    response
+}
+
+/// `POST /chat`: the raw body as a stream, not `warp::body::json()` (whose refusals differ from
+/// the contract's) nor `content_length_limit` (which refuses a chunked body), so that every
+/// refusal is the core's and the same on all three servers.
+fn post_chat(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::post()
+        .and(with_state(state))
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(|state: AppState, headers: HeaderMap, body| async move {
+            let content_type = headers.get(CONTENT_TYPE).map(|value| value.as_bytes());
+            json_reply(state.post_chat(content_type, body).await)
+        })
+}
+
+fn json_reply(reply: ChatReply) -> Response {
+    // The core answers only 201, 400, 413 and 415, all valid.
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let reply = warp::reply::with_header(reply.json, CONTENT_TYPE, "application/json");
+    warp::reply::with_status(reply, status).into_response()
 }
 
 fn asset_response(asset: assets::Asset) -> Response {

@@ -9,7 +9,9 @@
 //! `cargo test -p sse-core`.
 
 pub mod assets;
+pub mod chat;
 pub mod event;
+pub mod hub;
 pub mod keep_alive;
 pub mod logging;
 pub mod net;
@@ -22,5 +24,5 @@ pub mod streams;
 pub use event::{Event, FieldValue, InvalidField};
 pub use options::{Framework, Options};
 pub use request::StreamKind;
-pub use state::{AppState, EventStream, StreamAnswer};
+pub use state::{AppState, EncodedStream, EventStream, StreamAnswer};
 pub use tokio_util::sync::CancellationToken;

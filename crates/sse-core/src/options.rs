@@ -38,8 +38,8 @@ impl Framework {
     };
 }
 
-/// A Server-Sent Events demo server: a clock, a paragraph and a counter stream, and a page that
-/// shows them. Logs go to stderr, filtered by RUST_LOG (e.g. RUST_LOG=debug).
+/// A Server-Sent Events demo server: a clock, a paragraph, a counter and a chat stream, and a page
+/// that shows them. Logs go to stderr, filtered by RUST_LOG (e.g. RUST_LOG=debug).
 #[derive(Debug, Clone, Parser)]
 pub struct Options {
     /// Address to listen on.
@@ -63,8 +63,10 @@ pub struct Options {
     #[arg(long, default_value_t = 10_000)]
     pub max_streams: usize,
 
-    /// Chat messages kept for clients that reconnect.
-    #[arg(long, default_value_t = 1000)]
+    /// Chat messages kept, for clients that reconnect and for subscribers that read slowly: a
+    /// subscriber more than this many messages behind is told how many it lost.
+    #[arg(long, default_value_t = 1000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     pub history: usize,
 }
 
@@ -131,5 +133,8 @@ mod tests {
             Options::try_parse_for(Framework::WARP, ["server-warp", "--keep-alive-secs", "0"])
                 .expect_err("0 is out of range");
         assert!(err.to_string().contains("--keep-alive-secs"), "{err}");
+        let err = Options::try_parse_for(Framework::WARP, ["server-warp", "--history", "0"])
+            .expect_err("the history is also the live buffer: at least 1");
+        assert!(err.to_string().contains("--history"), "{err}");
     }
 }

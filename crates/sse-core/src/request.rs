@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{Local, SecondsFormat, Utc};
 
-/// The three paced streams of the contract.
+/// The event streams of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamKind {
     /// `GET /events`: the server's time.
@@ -17,6 +17,8 @@ pub enum StreamKind {
     Paragraph,
     /// `GET /events/counter`: `{"count":n}`.
     Counter,
+    /// `GET /events/chat`: chat messages, replayed and then live.
+    Chat,
 }
 
 impl StreamKind {
@@ -26,7 +28,13 @@ impl StreamKind {
             Self::Clock => "clock",
             Self::Paragraph => "paragraph",
             Self::Counter => "counter",
+            Self::Chat => "chat",
         }
+    }
+
+    /// Whether the stream is paced by `interval_ms` (all but chat, which sends when told to).
+    pub fn is_paced(self) -> bool {
+        self != Self::Chat
     }
 }
 
@@ -53,7 +61,7 @@ impl TimeFormat {
     }
 }
 
-/// A checked request for one of the paced streams.
+/// A checked request for one of the streams.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamRequest {
     /// Which stream.
@@ -62,6 +70,8 @@ pub struct StreamRequest {
     pub interval: Duration,
     /// How the clock writes the time (`format`); the other streams ignore it.
     pub format: TimeFormat,
+    /// How many past chat messages to start with when there is no `Last-Event-ID` (`history`).
+    pub history: usize,
     /// The id the client saw last, when it sent one this stream can use.
     pub last_event_id: Option<u64>,
 }
@@ -73,6 +83,11 @@ pub const LAST_EVENT_ID: &str = "last-event-id";
 pub const INTERVAL_MS: std::ops::RangeInclusive<u64> = 100..=60_000;
 /// `interval_ms` when the query does not give it.
 pub const DEFAULT_INTERVAL_MS: u64 = 1000;
+
+/// The bounds of the chat stream's `history`.
+pub const HISTORY: std::ops::RangeInclusive<usize> = 0..=1000;
+/// `history` when the query does not give it.
+pub const DEFAULT_HISTORY: usize = 10;
 
 /// A query parameter that was present but unusable: answered with 400 and this text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,13 +130,15 @@ impl StreamRequest {
             kind,
             interval: Duration::from_millis(DEFAULT_INTERVAL_MS),
             format: TimeFormat::default(),
+            history: DEFAULT_HISTORY,
             last_event_id: None,
         };
         let mut query_last_event_id = None;
         for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             match &*name {
-                "interval_ms" => request.interval = parse_interval(&value)?,
+                "interval_ms" if kind.is_paced() => request.interval = parse_interval(&value)?,
                 "format" if kind == StreamKind::Clock => request.format = parse_format(&value)?,
+                "history" if kind == StreamKind::Chat => request.history = parse_history(&value)?,
                 "lastEventId" => query_last_event_id = Some(value.into_owned()),
                 _ => {}
             }
@@ -144,6 +161,18 @@ fn parse_interval(value: &str) -> Result<Duration, BadQuery> {
             param: "interval_ms",
             value: shorten(value),
             allowed: "whole numbers from 100 to 60000 (milliseconds)",
+        })
+}
+
+fn parse_history(value: &str) -> Result<usize, BadQuery> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| HISTORY.contains(n) && is_plain_number(value))
+        .ok_or_else(|| BadQuery {
+            param: "history",
+            value: shorten(value),
+            allowed: "whole numbers from 0 to 1000 (messages)",
         })
 }
 
@@ -234,6 +263,25 @@ mod tests {
     #[test]
     fn format_is_a_clock_parameter_only() {
         assert!(parse(StreamKind::Counter, "format=xml").is_ok());
+    }
+
+    #[test]
+    fn chat_reads_history_and_ignores_interval() {
+        fn chat(query: &str) -> Result<StreamRequest, BadQuery> {
+            parse(StreamKind::Chat, query)
+        }
+        assert_eq!(chat("").expect("valid").history, 10);
+        assert_eq!(chat("history=0").expect("valid").history, 0);
+        assert_eq!(chat("history=1000").expect("valid").history, 1000);
+        for value in ["1001", "-1", "ten", "", "+5"] {
+            let err = chat(&format!("history={value}")).expect_err(value);
+            assert!(err.to_string().contains("history") && err.to_string().contains("0 to 1000"));
+        }
+        assert!(chat("interval_ms=5").is_ok(), "chat is not paced");
+        assert!(
+            parse(StreamKind::Clock, "history=nope").is_ok(),
+            "history is chat's only"
+        );
     }
 
     #[test]

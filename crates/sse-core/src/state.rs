@@ -1,5 +1,6 @@
 //! The state a server shares between its handlers, and the one call every stream route makes:
 //! [`AppState::open_stream`], which turns a request into an answer the glue only has to send.
+//! `POST /chat` is one call too: [`AppState::post_chat`].
 //!
 //! Tested by `cargo test -p sse-core state`.
 
@@ -14,7 +15,9 @@ use futures_util::{Stream, StreamExt, stream};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::chat::{self, ChatReply};
 use crate::event::Event;
+use crate::hub::Hub;
 use crate::keep_alive::KeepAlive;
 use crate::options::{Framework, Options};
 use crate::request::{BadQuery, StreamKind, StreamRequest};
@@ -39,8 +42,13 @@ pub const BUSY_RETRY_MS: u64 = 5000;
 
 /// What a stream route answers.
 pub enum StreamAnswer {
-    /// 200 with `Content-Type: text/event-stream`, [`STREAM_HEADERS`] and these events.
+    /// 200 with `Content-Type: text/event-stream`, [`STREAM_HEADERS`] and these events, sent
+    /// through the framework's own SSE response where it has one.
     Events(EventStream),
+    /// 200 with `Content-Type: text/event-stream`, [`STREAM_HEADERS`] and these bytes as the
+    /// body, as they are: the chat stream, whose events are encoded once by the hub and shared by
+    /// every subscriber. A framework's SSE type would format each of them again per subscriber.
+    Encoded(EncodedStream),
     /// 204 No Content: nothing is left to send, and a browser stops reconnecting.
     NoContent,
     /// 400 with this message as a `text/plain` body.
@@ -59,6 +67,7 @@ struct Inner {
     shutdown: CancellationToken,
     open_streams: AtomicUsize,
     started: Instant,
+    hub: Arc<Hub>,
 }
 
 impl AppState {
@@ -67,10 +76,11 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 framework,
-                options,
                 shutdown,
                 open_streams: AtomicUsize::new(0),
                 started: Instant::now(),
+                hub: Arc::new(Hub::new(options.history)),
+                options,
             }),
         }
     }
@@ -107,19 +117,45 @@ impl AppState {
             Ok(request) => request,
             Err(bad) => return StreamAnswer::BadRequest(bad),
         };
-        let events = match streams::plan(&request) {
-            Plan::Stream(events) => events,
-            Plan::NoContent => return StreamAnswer::NoContent,
-        };
+        let plan = streams::plan(&request);
+        if let Plan::NoContent = plan {
+            return StreamAnswer::NoContent;
+        }
         let Some(slot) = self.take_slot(kind) else {
             return StreamAnswer::Events(busy(self.options().max_streams));
         };
-        let events = events.take_until(self.shutdown().clone().cancelled_owned());
-        StreamAnswer::Events(EventStream {
-            retry_ms: self.options().retry_ms,
-            events: Box::pin(events),
-            _slot: Some(slot),
-        })
+        let ended = self.shutdown().clone().cancelled_owned();
+        let retry_ms = self.options().retry_ms;
+        match plan {
+            Plan::Stream(events) => StreamAnswer::Events(EventStream {
+                retry_ms,
+                events: Box::pin(events.take_until(ended)),
+                _slot: Some(slot),
+            }),
+            Plan::Chat => {
+                let hub = &self.inner.hub;
+                let messages = Box::pin(hub.subscribe(request.last_event_id, request.history));
+                let body = stream::iter([Event::retry(retry_ms).encode()])
+                    .chain(KeepAlive::new(messages, self.keep_alive()))
+                    .take_until(ended);
+                StreamAnswer::Encoded(EncodedStream {
+                    bytes: Box::pin(body),
+                    _slot: Some(slot),
+                })
+            }
+            Plan::NoContent => StreamAnswer::NoContent,
+        }
+    }
+
+    /// Everything `POST /chat` does, given the raw `Content-Type` header and the body as a
+    /// stream of chunks: checks, publishes to every chat stream, and says what to answer.
+    pub async fn post_chat<S, B, E>(&self, content_type: Option<&[u8]>, body: S) -> ChatReply
+    where
+        S: Stream<Item = Result<B, E>>,
+        B: bytes::Buf,
+        E: std::fmt::Display,
+    {
+        chat::post(&self.inner.hub, content_type, body).await
     }
 
     /// Counts a stream as open, unless `--max-streams` are open already.
@@ -199,11 +235,18 @@ impl EventStream {
     /// The whole response body as the core encodes it: `retry:` first, then every event, and a
     /// keep-alive comment after `keep_alive` of silence. For a framework whose own SSE type
     /// cannot meet the contract.
-    pub fn encoded(self, keep_alive: Duration) -> impl Stream<Item = Bytes> + Send + Sync {
-        let retry = Event::retry(self.retry_ms);
-        stream::iter([retry])
-            .chain(KeepAlive::new(self, keep_alive))
-            .map(|event| event.encode())
+    pub fn encoded(self, keep_alive: Duration) -> EncodedStream {
+        let Self {
+            retry_ms,
+            events,
+            _slot,
+        } = self;
+        let retry = Event::retry(retry_ms).encode();
+        let events = events.map(|event| event.encode());
+        EncodedStream {
+            bytes: Box::pin(stream::iter([retry]).chain(KeepAlive::new(events, keep_alive))),
+            _slot,
+        }
     }
 }
 
@@ -212,6 +255,21 @@ impl Stream for EventStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         self.events.as_mut().poll_next(cx)
+    }
+}
+
+/// A whole response body, already encoded: `retry:` first, then events and keep-alive
+/// comments, each chunk flushed as it comes. Dropping it releases everything it held.
+pub struct EncodedStream {
+    bytes: Pin<Box<dyn Stream<Item = Bytes> + Send + Sync>>,
+    _slot: Option<OpenSlot>,
+}
+
+impl Stream for EncodedStream {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        self.bytes.as_mut().poll_next(cx)
     }
 }
 
@@ -249,9 +307,53 @@ mod tests {
     fn events(answer: StreamAnswer) -> EventStream {
         match answer {
             StreamAnswer::Events(events) => events,
-            StreamAnswer::NoContent => panic!("expected events, got 204"),
-            StreamAnswer::BadRequest(bad) => panic!("expected events, got 400: {bad}"),
+            other => panic!("expected events, got {}", describe(&other)),
         }
+    }
+
+    fn encoded(answer: StreamAnswer) -> EncodedStream {
+        match answer {
+            StreamAnswer::Encoded(bytes) => bytes,
+            other => panic!("expected encoded bytes, got {}", describe(&other)),
+        }
+    }
+
+    fn describe(answer: &StreamAnswer) -> String {
+        match answer {
+            StreamAnswer::Events(_) => "events".into(),
+            StreamAnswer::Encoded(_) => "encoded bytes".into(),
+            StreamAnswer::NoContent => "204".into(),
+            StreamAnswer::BadRequest(bad) => format!("400: {bad}"),
+        }
+    }
+
+    async fn post(state: &AppState, body: &str) -> ChatReply {
+        let body = stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(
+            body.to_owned(),
+        ))]);
+        state.post_chat(Some(b"application/json"), body).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_chat_stream_sends_retry_then_what_was_posted() {
+        let state = state("--retry-ms 1000 --keep-alive-secs 5");
+        let reply = post(&state, r#"{"user":"ann","text":"hello"}"#).await;
+        assert_eq!((reply.status, reply.json.as_str()), (201, r#"{"id":1}"#));
+        let mut chat = encoded(state.open_stream(StreamKind::Chat, None, None));
+        assert_eq!(state.open_streams(), 1);
+        assert_eq!(chat.next().await, Some("retry: 1000\n\n".into()));
+        let first = chat.next().await.expect("the kept message");
+        assert!(first.starts_with(b"id: 1\nevent: chat\ndata: {\"id\":1,\"user\":\"ann\""));
+        let start = tokio::time::Instant::now();
+        assert_eq!(chat.next().await, Some(": keep-alive\n\n".into()));
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        post(&state, r#"{"user":"bob","text":"again"}"#).await;
+        let second = chat.next().await.expect("a live message");
+        assert!(second.starts_with(b"id: 2\nevent: chat\n"), "{second:?}");
+        state.shutdown().cancel();
+        assert_eq!(chat.next().await, None, "shutdown ends the chat stream");
+        drop(chat);
+        assert_eq!(state.open_streams(), 0);
     }
 
     #[tokio::test(start_paused = true)]

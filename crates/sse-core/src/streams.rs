@@ -28,15 +28,17 @@ pub const END: FieldValue = FieldValue::from_static("end");
 /// The data of the `end` event.
 pub const END_DATA: &str = "The paragraph is complete.";
 
-/// What a request for a paced stream leads to.
+/// What a stream request leads to.
 pub enum Plan<S> {
     /// Send this stream.
     Stream(S),
     /// Nothing is left to send: answer 204 No Content, which tells a browser to stop reconnecting.
     NoContent,
+    /// Not a paced stream: subscribe to the chat hub (see `crate::hub`).
+    Chat,
 }
 
-/// Builds the stream a request asks for, or says there is nothing left to send.
+/// Builds the paced stream a request asks for, or says there is nothing left to send.
 pub fn plan(request: &StreamRequest) -> Plan<impl Stream<Item = Event> + Send + Sync + 'static> {
     let every = request.interval;
     let stream = match request.kind {
@@ -48,6 +50,7 @@ pub fn plan(request: &StreamRequest) -> Plan<impl Stream<Item = Event> + Send + 
             Some(stream) => stream.right_stream().right_stream(),
             None => return Plan::NoContent,
         },
+        StreamKind::Chat => return Plan::Chat,
     };
     Plan::Stream(stream)
 }

@@ -1,0 +1,405 @@
+//! The chat hub: one publisher side, any number of subscribers, and replay after a reconnect
+//! with no gap and no duplicate.
+//!
+//! The frameworks' own chat examples hand each subscriber a channel and forget a message once it
+//! is sent, so a browser that reconnects has lost whatever was said while it was away. Here the
+//! hub keeps one shared log of the last `--history` messages, and a subscriber is only a
+//! *cursor* into it: the id of the last message it was handed. Replay after `Last-Event-ID` and
+//! live delivery are then the same operation, "hand over every kept message after my cursor",
+//! which is why neither can skip or repeat a message (see [`Hub::subscribe`]).
+//!
+//! Tested with paused time by `cargo test -p sse-core hub`.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use bytes::Bytes;
+use chrono::{SecondsFormat, Utc};
+use futures_util::{Stream, stream};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::event::{Event, FieldValue};
+
+/// The event name of a chat message, for `addEventListener("chat", ...)`.
+pub const CHAT: FieldValue = FieldValue::from_static("chat");
+
+/// The event name that tells a subscriber it fell so far behind that messages it never saw have
+/// left the history. Its data is `{"missed":n}`.
+pub const LAGGED: FieldValue = FieldValue::from_static("lagged");
+
+/// How many messages a subscriber copies out of the log per visit. Each copy is a reference
+/// count, not the text, so a visit holds the read lock for a few microseconds.
+const BATCH: usize = 64;
+
+/// A chat message as sent in the `data:` field. Field order is the order on the wire.
+#[derive(Debug, Serialize)]
+struct Message<'a> {
+    id: u64,
+    user: &'a str,
+    text: &'a str,
+    time: String,
+}
+
+/// The shared log of chat messages and the signal that a new one arrived. Cheap to share in an
+/// [`Arc`]; every method takes `&self`.
+///
+/// Capacity and policy, in one place:
+/// - The log holds the last `capacity` (`--history`) messages, each already encoded as the
+///   exact bytes of its event. That is all the memory chat uses, however many subscribers there
+///   are and however slowly they read.
+/// - A subscriber owns no queue, only a cursor and at most [`BATCH`] shared handles. One that
+///   stops reading (its socket is full, so the framework stops polling it) costs nothing while
+///   it waits; when it reads again it catches up from the log.
+/// - If the messages after its cursor have meanwhile left the log, it is sent one
+///   `event: lagged` with `{"missed":n}`, n being how many it can never get, and goes on from
+///   the oldest kept message. The same happens to a `Last-Event-ID` older than the log.
+pub struct Hub {
+    log: RwLock<Log>,
+    /// The id of the newest message. Subscribers wait on it; its version counter means a message
+    /// published between a subscriber's last read and its wait is never slept through.
+    newest: watch::Sender<u64>,
+}
+
+struct Log {
+    /// The encoded events, oldest first, with consecutive ids starting at `first_id`.
+    messages: VecDeque<Bytes>,
+    first_id: u64,
+    capacity: usize,
+}
+
+impl Log {
+    /// The id the next published message gets; also one past the newest kept id.
+    fn next_id(&self) -> u64 {
+        self.first_id + self.messages.len() as u64
+    }
+}
+
+impl Hub {
+    /// An empty hub that keeps the last `capacity` messages (at least one).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            log: RwLock::new(Log {
+                messages: VecDeque::with_capacity(capacity),
+                first_id: 1,
+                capacity,
+            }),
+            newest: watch::Sender::new(0),
+        }
+    }
+
+    /// Adds a message and wakes every subscriber; returns its id (1, 2, 3, ...).
+    ///
+    /// The message is encoded here, once, into the bytes every subscriber sends as they are.
+    /// The id is taken and the message appended under the same write lock, so the log is always
+    /// in id order even when publishers race. No lock is held while anything is written to a
+    /// socket: subscribers copy handles out and release the lock before sending.
+    pub fn publish(&self, user: &str, text: &str) -> u64 {
+        let mut log = self.write_log();
+        let id = log.next_id();
+        let message = Message {
+            id,
+            user,
+            text,
+            time: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        };
+        let json = serde_json::to_string(&message)
+            .expect("a struct of strings and a number always serializes");
+        let encoded = Event::data(json).with_id(id).with_event(CHAT).encode();
+        if log.messages.len() == log.capacity {
+            log.messages.pop_front();
+            log.first_id += 1;
+        }
+        log.messages.push_back(encoded);
+        drop(log);
+        self.newest.send_replace(id);
+        id
+    }
+
+    /// The id of the newest message, 0 before the first.
+    pub fn newest_id(&self) -> u64 {
+        *self.newest.borrow()
+    }
+
+    /// The encoded events of a subscriber, in id order, forever (end it with `take_until`).
+    ///
+    /// - After `Last-Event-ID: n`, it starts with every kept message after n (and an
+    ///   `event: lagged` first if some after n were dropped from the log).
+    /// - Without one, or with an id this hub never gave out, it starts with the last `history`
+    ///   messages (fewer if fewer are kept), and no `lagged`.
+    ///
+    /// Why there is no gap and no duplicate, even while messages are published during the
+    /// replay: the subscriber's only state is its cursor, the id of the last message it was
+    /// handed. Each visit to the log hands over the kept messages with ids cursor + 1,
+    /// cursor + 2, ..., consecutive because the log is in id order with no holes, and moves the
+    /// cursor past them. Before each visit it marks the `newest` signal as seen, so a message
+    /// appended after the visit wakes it, and one appended before it is found by it.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        last_event_id: Option<u64>,
+        history: usize,
+    ) -> impl Stream<Item = Bytes> + Send + Sync + 'static {
+        let cursor = {
+            let log = self.read_log();
+            let newest = log.next_id() - 1;
+            match last_event_id {
+                Some(id) if id <= newest => id,
+                _ => newest.saturating_sub(history as u64).max(log.first_id - 1),
+            }
+        };
+        let subscriber = Subscriber {
+            hub: Arc::clone(self),
+            newest: self.newest.subscribe(),
+            cursor,
+            ready: VecDeque::with_capacity(BATCH + 1),
+        };
+        stream::unfold(subscriber, |mut subscriber| async move {
+            loop {
+                if let Some(bytes) = subscriber.ready.pop_front() {
+                    return Some((bytes, subscriber));
+                }
+                subscriber.newest.mark_unchanged();
+                subscriber.visit_log();
+                if subscriber.ready.is_empty() {
+                    // Err only if the hub is gone, and the subscriber holds it: never.
+                    subscriber.newest.changed().await.ok()?;
+                }
+            }
+        })
+    }
+
+    fn read_log(&self) -> RwLockReadGuard<'_, Log> {
+        // A panic elsewhere while holding the lock leaves the log whole (it is changed by one
+        // push and one pop), so a poisoned lock is still safe to use.
+        self.log.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_log(&self) -> RwLockWriteGuard<'_, Log> {
+        self.log.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One subscriber's whole state.
+struct Subscriber {
+    hub: Arc<Hub>,
+    newest: watch::Receiver<u64>,
+    /// The id of the last message handed over.
+    cursor: u64,
+    /// Handed over by the last visit, not yet yielded: at most `BATCH + 1` entries.
+    ready: VecDeque<Bytes>,
+}
+
+impl Subscriber {
+    /// Copies up to [`BATCH`] messages after the cursor out of the log, preceded by a `lagged`
+    /// event if the next one it needs is gone.
+    fn visit_log(&mut self) {
+        let log = self.hub.read_log();
+        if self.cursor + 1 < log.first_id {
+            let missed = log.first_id - (self.cursor + 1);
+            let lagged = Event::data(format!(r#"{{"missed":{missed}}}"#)).with_event(LAGGED);
+            self.ready.push_back(lagged.encode());
+            self.cursor = log.first_id - 1;
+        }
+        // In range: first_id - 1 <= cursor <= newest id, so 0 <= skip <= len.
+        let skip = (self.cursor + 1 - log.first_id) as usize;
+        let before = self.ready.len();
+        self.ready
+            .extend(log.messages.range(skip..).take(BATCH).cloned());
+        self.cursor += (self.ready.len() - before) as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use std::pin::pin;
+    use std::time::Duration;
+    use tokio::time::timeout;
+
+    /// A parsed event: (event name, id, data).
+    type Parsed = (String, Option<u64>, serde_json::Value);
+
+    fn parse(bytes: &Bytes) -> Parsed {
+        let text = std::str::from_utf8(bytes).expect("UTF-8");
+        let mut name = String::new();
+        let mut id = None;
+        let mut data = serde_json::Value::Null;
+        for line in text.lines() {
+            if let Some(value) = line.strip_prefix("event: ") {
+                name = value.to_owned();
+            } else if let Some(value) = line.strip_prefix("id: ") {
+                id = Some(value.parse().expect("numeric id"));
+            } else if let Some(value) = line.strip_prefix("data: ") {
+                data = serde_json::from_str(value).expect("JSON data");
+            }
+        }
+        (name, id, data)
+    }
+
+    async fn next(stream: &mut (impl Stream<Item = Bytes> + Unpin)) -> Parsed {
+        let bytes = timeout(Duration::from_secs(1), stream.next())
+            .await
+            .expect("an event within a second")
+            .expect("streams do not end");
+        parse(&bytes)
+    }
+
+    async fn ids(stream: &mut (impl Stream<Item = Bytes> + Unpin), count: usize) -> Vec<u64> {
+        let mut ids = Vec::new();
+        for _ in 0..count {
+            let (name, id, _) = next(stream).await;
+            assert_eq!(name, "chat");
+            ids.push(id.expect("chat events have ids"));
+        }
+        ids
+    }
+
+    async fn is_quiet(stream: &mut (impl Stream<Item = Bytes> + Unpin)) -> bool {
+        timeout(Duration::from_secs(60), stream.next())
+            .await
+            .is_err()
+    }
+
+    fn publish(hub: &Hub, count: usize) {
+        for n in 0..count {
+            hub.publish("ann", &format!("message {n}"));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ids_count_from_one_and_each_message_is_encoded_once_as_json() {
+        let hub = Arc::new(Hub::new(10));
+        assert_eq!(hub.newest_id(), 0);
+        assert_eq!(hub.publish("ann", "hi\r\nevent: forged"), 1);
+        assert_eq!(hub.publish("bob", "<b>yo</b>"), 2);
+        let mut stream = pin!(hub.subscribe(Some(0), 10));
+        let (name, id, data) = next(&mut stream).await;
+        assert_eq!((name.as_str(), id), ("chat", Some(1)));
+        assert_eq!(data["id"], 1);
+        assert_eq!(data["user"], "ann");
+        assert_eq!(data["text"], "hi\r\nevent: forged");
+        assert!(data["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+        assert_eq!(next(&mut stream).await.2["text"], "<b>yo</b>");
+        // Two subscribers are handed the very same bytes: one allocation, shared.
+        let mut a = pin!(hub.subscribe(Some(1), 0));
+        let mut b = pin!(hub.subscribe(Some(1), 0));
+        let (a, b) = (a.next().await, b.next().await);
+        let (a, b) = (a.expect("message 2"), b.expect("message 2"));
+        assert_eq!(a.as_ptr(), b.as_ptr());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_last_event_id_it_starts_with_the_last_history_messages() {
+        let hub = Arc::new(Hub::new(100));
+        publish(&hub, 15);
+        assert_eq!(
+            ids(&mut pin!(hub.subscribe(None, 10)), 10).await,
+            (6..=15).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            ids(&mut pin!(hub.subscribe(None, 3)), 3).await,
+            [13, 14, 15]
+        );
+        assert_eq!(
+            ids(&mut pin!(hub.subscribe(None, 50)), 15).await,
+            (1..=15).collect::<Vec<_>>()
+        );
+        let mut none = pin!(hub.subscribe(None, 0));
+        assert!(is_quiet(&mut none).await, "history=0 replays nothing");
+        hub.publish("ann", "live");
+        assert_eq!(ids(&mut none, 1).await, [16]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resumes_after_last_event_id_then_goes_on_live() {
+        let hub = Arc::new(Hub::new(100));
+        publish(&hub, 5);
+        let mut stream = pin!(hub.subscribe(Some(3), 10));
+        assert_eq!(ids(&mut stream, 2).await, [4, 5]);
+        assert!(is_quiet(&mut stream).await);
+        publish(&hub, 2);
+        assert_eq!(ids(&mut stream, 2).await, [6, 7]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_id_never_given_out_is_treated_as_absent() {
+        let hub = Arc::new(Hub::new(100));
+        publish(&hub, 3);
+        // From a previous run of the server, say: start fresh with the last `history`.
+        assert_eq!(ids(&mut pin!(hub.subscribe(Some(99), 2)), 2).await, [2, 3]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn publishing_during_the_replay_leaves_no_gap_and_no_duplicate() {
+        let hub = Arc::new(Hub::new(1000));
+        publish(&hub, 300);
+        let mut stream = pin!(hub.subscribe(Some(100), 10));
+        let mut seen = Vec::new();
+        // Read a little, publish a little: the replay (several batches) and live delivery
+        // interleave with publishing.
+        for _ in 0..40 {
+            seen.extend(ids(&mut stream, 7).await);
+            publish(&hub, 3);
+        }
+        // 420 published in all; 280 of the 320 after id 100 read so far.
+        seen.extend(ids(&mut stream, 40).await);
+        assert_eq!(seen, (101..=420).collect::<Vec<_>>());
+        assert!(is_quiet(&mut stream).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_subscriber_that_fell_out_of_the_history_is_told_how_many_it_lost() {
+        let hub = Arc::new(Hub::new(10));
+        publish(&hub, 3);
+        let mut slow = pin!(hub.subscribe(None, 10));
+        assert_eq!(ids(&mut slow, 1).await, [1]);
+        // It stops reading while 100 more are published; only the last 10 are kept.
+        publish(&hub, 100);
+        // Read first: what the last visit already copied out (ids 2 and 3).
+        assert_eq!(ids(&mut slow, 2).await, [2, 3]);
+        let (name, id, data) = next(&mut slow).await;
+        assert_eq!((name.as_str(), id), ("lagged", None));
+        assert_eq!(data["missed"], 103 - 10 - 3);
+        assert_eq!(ids(&mut slow, 10).await, (94..=103).collect::<Vec<_>>());
+        publish(&hub, 1);
+        assert_eq!(ids(&mut slow, 1).await, [104]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_last_event_id_older_than_the_history_gets_lagged_first() {
+        let hub = Arc::new(Hub::new(5));
+        publish(&hub, 20);
+        let mut stream = pin!(hub.subscribe(Some(2), 10));
+        let (name, _, data) = next(&mut stream).await;
+        assert_eq!(
+            (name.as_str(), data["missed"].as_u64()),
+            ("lagged", Some(13))
+        );
+        assert_eq!(ids(&mut stream, 5).await, [16, 17, 18, 19, 20]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn racing_publishers_get_distinct_ids_and_every_reader_sees_all_in_order() {
+        let hub = Arc::new(Hub::new(1000));
+        let mut readers: Vec<_> = (0..3).map(|_| Box::pin(hub.subscribe(None, 0))).collect();
+        let publishers: Vec<_> = (0..4)
+            .map(|_| {
+                let hub = Arc::clone(&hub);
+                std::thread::spawn(move || {
+                    (0..100).map(|_| hub.publish("p", "x")).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut given: Vec<u64> = publishers
+            .into_iter()
+            .flat_map(|p| p.join().expect("publisher thread"))
+            .collect();
+        given.sort_unstable();
+        assert_eq!(given, (1..=400).collect::<Vec<_>>());
+        for reader in &mut readers {
+            assert_eq!(ids(reader, 400).await, given);
+        }
+    }
+}
