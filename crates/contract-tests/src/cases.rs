@@ -40,7 +40,7 @@ pub async fn first_line_names_the_address_and_the_framework(target: Target) {
 pub async fn stream_headers_follow_the_contract(target: Target) {
     let server = Server::start(target, &[]).await;
     let fw = target.framework;
-    for path in STREAMS {
+    for path in STREAMS.into_iter().chain(["/events/chat"]) {
         // Asking for compression proves the server does not compress streams.
         let accept = [("accept-encoding", &b"gzip, deflate, br"[..])];
         let response = server.request(Method::GET, path, &accept).await;
@@ -106,6 +106,14 @@ pub async fn retry_comes_first(target: Target) {
         "[{}] {seen:?}",
         target.framework
     );
+    // The chat stream has nothing to send yet, and the retry field still comes at once.
+    let seen = server
+        .get("/events/chat")
+        .await
+        .raw()
+        .read_until("\n\n")
+        .await;
+    assert_eq!(seen, "retry: 1234\n\n", "[{}]", target.framework);
     let default = Server::start(target, &[]).await;
     let seen = default
         .get("/events")
@@ -407,6 +415,7 @@ pub async fn unknown_paths_get_404_and_wrong_methods_405(target: Target) {
         "/nope",
         "/events/",
         "/events/clock",
+        "/chat/",
         "/static/missing.js",
         "/static/",
     ] {
@@ -415,6 +424,8 @@ pub async fn unknown_paths_get_404_and_wrong_methods_405(target: Target) {
     }
     for (method, path) in [
         (Method::POST, "/events"),
+        (Method::POST, "/events/chat"),
+        (Method::GET, "/chat"),
         (Method::DELETE, "/health"),
         (Method::PUT, "/"),
     ] {

@@ -12,6 +12,7 @@ use eventsource_stream::{Event, EventStream, Eventsource};
 use futures_util::StreamExt;
 use http_body_util::{BodyDataStream, BodyExt, Full};
 use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -90,32 +91,43 @@ impl Server {
 
     /// Sends one request on a new connection and returns as soon as the headers arrive.
     pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &[u8])]) -> Response {
+        self.send(method, path, headers, Bytes::new()).await
+    }
+
+    /// `POST path` with this `Content-Type` and body, on a new connection.
+    pub async fn post(&self, path: &str, content_type: &str, body: impl Into<Bytes>) -> Response {
+        let headers = [("content-type", content_type.as_bytes())];
+        self.send(Method::POST, path, &headers, body.into()).await
+    }
+
+    /// Sends one request with a body on a new connection; returns when the headers arrive.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &[u8])],
+        body: Bytes,
+    ) -> Response {
+        let mut connection = self.connect().await;
+        connection.send(method, path, headers, body).await
+    }
+
+    /// Opens a connection that can carry many requests, one after the other (HTTP keep-alive).
+    pub async fn connect(&self) -> Connection {
         let fw = self.framework;
-        let mut request = Request::builder()
-            .method(&method)
-            .uri(path)
-            .header("host", "localhost");
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request
-            .body(Full::new(Bytes::new()))
-            .expect("a valid request");
-        let send = async {
+        let open = async {
             let stream = TcpStream::connect(self.addr).await?;
-            let (mut sender, connection) =
+            let (sender, connection) =
                 hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
             tokio::spawn(connection);
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(sender.send_request(request).await?)
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(sender)
         };
-        let response = timeout(PATIENCE, send)
+        let sender = timeout(PATIENCE, open)
             .await
-            .unwrap_or_else(|_| {
-                panic!("[{fw}] no response headers to {method} {path} within {PATIENCE:?}")
-            })
-            .unwrap_or_else(|e| panic!("[{fw}] {method} {path} failed: {e}"));
-        Response {
-            inner: response,
+            .unwrap_or_else(|_| panic!("[{fw}] no connection within {PATIENCE:?}"))
+            .unwrap_or_else(|e| panic!("[{fw}] cannot connect: {e}"));
+        Connection {
+            sender,
             framework: fw,
         }
     }
@@ -138,6 +150,65 @@ impl Server {
             .await
             .unwrap_or_else(|_| panic!("[{fw}] still running {within:?} after SIG{signal}"))
             .expect("waiting for the server")
+    }
+}
+
+/// One HTTP/1.1 connection to the server, reused for request after request.
+pub struct Connection {
+    sender: SendRequest<Full<Bytes>>,
+    framework: &'static str,
+}
+
+impl Connection {
+    /// Sends a request on this connection and returns as soon as the headers arrive.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &[u8])],
+        body: Bytes,
+    ) -> Response {
+        let fw = self.framework;
+        let mut request = Request::builder()
+            .method(&method)
+            .uri(path)
+            .header("host", "localhost");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(body)).expect("a valid request");
+        let send = async {
+            self.sender.ready().await?;
+            self.sender.send_request(request).await
+        };
+        let response = timeout(PATIENCE, send)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("[{fw}] no response headers to {method} {path} within {PATIENCE:?}")
+            })
+            .unwrap_or_else(|e| panic!("[{fw}] {method} {path} failed: {e}"));
+        Response {
+            inner: response,
+            framework: fw,
+        }
+    }
+
+    /// `POST /chat` with `{"user": user, "text": text}`; asserts 201 and returns the new id.
+    pub async fn post_chat(&mut self, user: &str, text: &str) -> u64 {
+        let fw = self.framework;
+        let body = serde_json::json!({ "user": user, "text": text }).to_string();
+        let headers = [("content-type", &b"application/json"[..])];
+        let response = self
+            .send(Method::POST, "/chat", &headers, body.into())
+            .await;
+        let status = response.status();
+        let reply = response.text().await;
+        assert_eq!(status, StatusCode::CREATED, "[{fw}] POST /chat: {reply}");
+        let reply: serde_json::Value = serde_json::from_str(&reply)
+            .unwrap_or_else(|e| panic!("[{fw}] POST /chat answered {reply:?}: {e}"));
+        reply["id"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("[{fw}] POST /chat answered {reply} without an id"))
     }
 }
 

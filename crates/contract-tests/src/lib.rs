@@ -1,5 +1,5 @@
 //! The contract suite, written once and run against every server's real binary over real
-//! sockets: each case in [`cases`] starts the server on `127.0.0.1:0` as a child process, talks
+//! sockets: each case in [`cases`] and [`chat`] starts the server on `127.0.0.1:0` as a child process, talks
 //! HTTP to it, and reads its streams with `eventsource-stream`, an SSE parser this project did
 //! not write.
 //!
@@ -13,6 +13,7 @@
 //! framework, and so does every assertion message.
 
 pub mod cases;
+pub mod chat;
 pub mod client;
 
 pub use client::{Server, Target};
@@ -22,31 +23,37 @@ pub use client::{Server, Target};
 macro_rules! contract_suite {
     ($framework:ident, $binary:expr) => {
         $crate::contract_suite!(@cases $framework, $binary;
-            first_line_names_the_address_and_the_framework,
-            stream_headers_follow_the_contract,
-            first_event_arrives_at_once_even_with_a_long_interval,
-            retry_comes_first,
-            clock_ids_count_from_one_at_the_interval,
-            clock_formats_follow_the_format_parameter,
-            clock_resumes_after_last_event_id_header,
-            clock_resumes_from_last_event_id_query,
-            unusable_last_event_id_starts_fresh,
-            paragraph_sends_five_sentences_then_end_and_closes,
-            paragraph_bytes_are_exact,
-            paragraph_resumes_after_last_event_id,
-            reconnect_after_last_sentence_gets_204,
-            counter_counts_from_zero_as_json_and_resumes,
-            bad_query_parameters_get_400_naming_them,
-            unknown_paths_get_404_and_wrong_methods_405,
-            health_reports_the_framework_and_open_streams,
-            idle_stream_gets_keep_alive_comments,
-            past_max_streams_a_stream_is_told_to_come_back_later,
-            page_and_assets_are_served,
-            sigterm_ends_hundreds_of_streams_and_exits_zero_within_2s,
-            sigint_ends_streams_and_exits_zero_within_2s,
+            cases::first_line_names_the_address_and_the_framework,
+            cases::stream_headers_follow_the_contract,
+            cases::first_event_arrives_at_once_even_with_a_long_interval,
+            cases::retry_comes_first,
+            cases::clock_ids_count_from_one_at_the_interval,
+            cases::clock_formats_follow_the_format_parameter,
+            cases::clock_resumes_after_last_event_id_header,
+            cases::clock_resumes_from_last_event_id_query,
+            cases::unusable_last_event_id_starts_fresh,
+            cases::paragraph_sends_five_sentences_then_end_and_closes,
+            cases::paragraph_bytes_are_exact,
+            cases::paragraph_resumes_after_last_event_id,
+            cases::reconnect_after_last_sentence_gets_204,
+            cases::counter_counts_from_zero_as_json_and_resumes,
+            cases::bad_query_parameters_get_400_naming_them,
+            cases::unknown_paths_get_404_and_wrong_methods_405,
+            cases::health_reports_the_framework_and_open_streams,
+            cases::idle_stream_gets_keep_alive_comments,
+            cases::past_max_streams_a_stream_is_told_to_come_back_later,
+            cases::page_and_assets_are_served,
+            cases::sigterm_ends_hundreds_of_streams_and_exits_zero_within_2s,
+            cases::sigint_ends_streams_and_exits_zero_within_2s,
+            chat::chat_post_answers_name_what_was_wrong,
+            chat::chat_hostile_text_arrives_intact_as_one_event,
+            chat::chat_racing_publishers_and_resuming_readers_miss_nothing,
+            chat::chat_history_parameter_sets_how_many_past_messages_come_first,
+            chat::chat_idle_stream_gets_keep_alive_comments,
+            chat::chat_slow_subscriber_leaves_memory_bounded_and_gets_lagged,
         );
     };
-    (@cases $framework:ident, $binary:expr; $($case:ident),* $(,)?) => {
+    (@cases $framework:ident, $binary:expr; $($module:ident :: $case:ident),* $(,)?) => {
         mod $framework {
             $(
                 #[tokio::test]
@@ -55,7 +62,7 @@ macro_rules! contract_suite {
                         binary: $binary,
                         framework: stringify!($framework),
                     };
-                    $crate::cases::$case(target).await;
+                    $crate::$module::$case(target).await;
                 }
             )*
         }
