@@ -13,7 +13,9 @@ showFramework();
 function setUpPanel(panel) {
   panel.append(document.getElementById("panel-controls").content.cloneNode(true));
   const $ = (selector) => panel.querySelector(selector);
+  const isChat = Boolean(panel.dataset.chat);
   if (!panel.dataset.format) $(".format-label").remove();
+  if (isChat) $(".interval-label").remove();
 
   let source = null;
   let lastEventId = null;
@@ -26,24 +28,26 @@ function setUpPanel(panel) {
     $(".reconnects").textContent = String(reconnects);
   };
 
-  const log = (text, kind = "event") => {
+  // `parts` are strings and elements; `append` inserts strings as text, never as HTML.
+  const log = (parts, kind = "event", at = new Date()) => {
     const item = document.createElement("li");
     item.className = kind;
     const time = document.createElement("time");
-    time.textContent = new Date().toLocaleTimeString();
-    item.append(time, " ", text);
+    time.textContent = at.toLocaleTimeString();
+    item.append(time, " ", ...[parts].flat());
     $(".log").prepend(item);
     while ($(".log").children.length > MAX_LOG) $(".log").lastChild.remove();
   };
 
   const connect = () => {
     disconnect();
-    const params = new URLSearchParams({ interval_ms: $(".interval").value });
+    const params = new URLSearchParams();
+    if (!isChat) params.set("interval_ms", $(".interval").value);
     if (panel.dataset.format) params.set("format", $(".format").value);
     // A browser sends Last-Event-ID by itself only when it reconnects. After a manual
     // disconnect we pass it in the query, which the server reads when the header is absent.
     if (lastEventId !== null) params.set("lastEventId", lastEventId);
-    const url = `${panel.dataset.path}?${params}`;
+    const url = params.size ? `${panel.dataset.path}?${params}` : panel.dataset.path;
     source = new EventSource(url);
     log(`connecting to ${url}`, "info");
 
@@ -56,6 +60,22 @@ function setUpPanel(panel) {
       log(`id ${event.lastEventId}: ${event.data}`);
       showState();
     };
+    // Chat messages are `event: chat`, so `onmessage` does not see them.
+    source.addEventListener("chat", (event) => {
+      lastEventId = event.lastEventId;
+      const message = JSON.parse(event.data);
+      const user = document.createElement("strong");
+      user.textContent = message.user;
+      const text = document.createElement("span");
+      text.className = "text";
+      text.textContent = message.text;
+      log([`#${message.id} `, user, ": ", text], "chat", new Date(message.time));
+      showState();
+    });
+    source.addEventListener("lagged", (event) => {
+      const { missed } = JSON.parse(event.data);
+      log(`lagged: ${missed} messages were lost, they had left the server's history`, "info");
+    });
     source.addEventListener("end", (event) => {
       log(`event "end": ${event.data} (closing, nothing more will come)`, "info");
       disconnect();
@@ -90,7 +110,47 @@ function setUpPanel(panel) {
     $(".log").replaceChildren();
     connect();
   });
-  connect();
+  if (isChat) setUpChatForm(panel.querySelector(".chat-form"));
+  if (panel.dataset.autoconnect !== "false") connect();
+}
+
+// Sending is a plain fetch: EventSource only receives. The server answers 201 {"id": n},
+// or a status and {"error": "..."} naming what was wrong, which is shown as it is.
+function setUpChatForm(form) {
+  const { user, text } = form.elements;
+  const error = form.querySelector(".chat-error");
+  user.value = localStorage.getItem("chat-user") ?? `guest-${Math.floor(Math.random() * 1000)}`;
+
+  const send = async () => {
+    error.textContent = "";
+    localStorage.setItem("chat-user", user.value);
+    try {
+      const response = await fetch("/chat", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ user: user.value, text: text.value }),
+      });
+      const reply = await response.json();
+      if (response.ok) {
+        text.value = "";
+      } else {
+        error.textContent = `${response.status}: ${reply.error}`;
+      }
+    } catch (failure) {
+      error.textContent = `not sent: ${failure.message}`;
+    }
+  };
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    send();
+  });
+  text.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
 }
 
 async function showFramework() {
