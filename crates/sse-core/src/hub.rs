@@ -30,7 +30,7 @@ pub const LAGGED: FieldValue = FieldValue::from_static("lagged");
 
 /// How many messages a subscriber copies out of the log per visit. Each copy is a reference
 /// count, not the text, so a visit holds the read lock for a few microseconds.
-const BATCH: usize = 64;
+const BATCH: usize = 32;
 
 /// A chat message as sent in the `data:` field. Field order is the order on the wire.
 #[derive(Debug, Serialize)]
@@ -48,8 +48,9 @@ struct Message<'a> {
 /// - The log holds the last `capacity` (`--history`) messages, each already encoded as the
 ///   exact bytes of its event. That is all the memory chat uses, however many subscribers there
 ///   are and however slowly they read.
-/// - A subscriber owns no queue, only a cursor and at most [`BATCH`] shared handles. One that
-///   stops reading (its socket is full, so the framework stops polling it) costs nothing while
+/// - A subscriber owns no queue, only a cursor and at most [`BATCH`] shared handles (which may
+///   keep up to that many messages alive after the log has dropped them). One that stops
+///   reading (its socket is full, so the framework stops polling it) costs nothing more while
 ///   it waits; when it reads again it catches up from the log.
 /// - If the messages after its cursor have meanwhile left the log, it is sent one
 ///   `event: lagged` with `{"missed":n}`, n being how many it can never get, and goes on from

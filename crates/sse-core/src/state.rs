@@ -143,7 +143,7 @@ impl AppState {
                     _slot: Some(slot),
                 })
             }
-            Plan::NoContent => StreamAnswer::NoContent,
+            Plan::NoContent => StreamAnswer::NoContent, // answered above, before taking a slot
         }
     }
 
