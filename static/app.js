@@ -29,9 +29,10 @@ function setUpPanel(panel) {
   };
 
   // `parts` are strings and elements; `append` inserts strings as text, never as HTML.
-  const log = (parts, kind = "event", at = new Date()) => {
+  const log = (parts, kind = "event", at = new Date(), id = undefined) => {
     const item = document.createElement("li");
     item.className = kind;
+    if (id !== undefined) item.dataset.id = id;
     const time = document.createElement("time");
     time.textContent = at.toLocaleTimeString();
     item.append(time, " ", ...[parts].flat());
@@ -57,7 +58,7 @@ function setUpPanel(panel) {
     };
     source.onmessage = (event) => {
       lastEventId = event.lastEventId;
-      log(`id ${event.lastEventId}: ${event.data}`);
+      log(`id ${event.lastEventId}: ${event.data}`, "event", new Date(), event.lastEventId);
       showState();
     };
     // Chat messages are `event: chat`, so `onmessage` does not see them.
@@ -69,21 +70,24 @@ function setUpPanel(panel) {
       const text = document.createElement("span");
       text.className = "text";
       text.textContent = message.text;
-      log([`#${message.id} `, user, ": ", text], "chat", new Date(message.time));
+      log([`#${message.id} `, user, ": ", text], "chat", new Date(message.time), message.id);
       showState();
     });
     source.addEventListener("lagged", (event) => {
       const { missed } = JSON.parse(event.data);
       log(`lagged: ${missed} messages were lost, they had left the server's history`, "info");
     });
+    // The paragraph's last event. The page could close the stream here; it lets the browser do
+    // what it does when a server ends a stream instead: reconnect with Last-Event-ID 5, which
+    // the server answers with 204 No Content, and that stops the browser for good.
     source.addEventListener("end", (event) => {
-      log(`event "end": ${event.data} (closing, nothing more will come)`, "info");
-      disconnect();
+      log(`event "end": ${event.data} The server now closes the stream.`, "info");
     });
     source.onerror = () => {
       if (source.readyState === EventSource.CLOSED) {
-        // The browser gave up: the server answered 204 or an error status.
-        log("closed by the server (a 204 says: nothing left to send)", "info");
+        // The browser gave up: the server answered 204 (or another status than 200).
+        log("stopped: the server answered 204 No Content, nothing is left to send", "info");
+        log("the browser will not reconnect (press Start over to read it again)", "info");
       } else {
         reconnects += 1;
         log(`connection lost, reconnecting with Last-Event-ID ${lastEventId ?? "(none)"}`, "info");

@@ -555,6 +555,12 @@ pub async fn page_and_assets_are_served(target: Target) {
             .starts_with("text/javascript")
     );
     assert!(script.text().await.contains("new EventSource("), "[{fw}]");
+    let compare = server.get("/compare").await;
+    assert_eq!(compare.status(), StatusCode::OK, "[{fw}] /compare");
+    let html = compare.text().await;
+    assert!(html.contains("/static/compare.js"), "[{fw}] /compare");
+    let script = server.get("/static/compare.js").await.text().await;
+    assert!(script.contains("new EventSource("), "[{fw}] compare.js");
     let style = server.get("/static/style.css").await;
     assert!(
         style

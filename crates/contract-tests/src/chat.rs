@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use eventsource_stream::Event;
-use hyper::StatusCode;
+use hyper::{Method, StatusCode};
 use serde_json::Value;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
@@ -136,6 +136,68 @@ pub async fn chat_post_answers_name_what_was_wrong(target: Target) {
         get.status(),
         StatusCode::METHOD_NOT_ALLOWED,
         "[{fw}] GET /chat"
+    );
+}
+
+/// `/compare` on one port posts to the others: a preflight from a page on the same host is
+/// allowed, one from another site is not, and `/health` may be read by any page.
+pub async fn chat_cross_origin_posts_are_allowed_from_the_same_host_only(target: Target) {
+    let server = Server::start(target, &[]).await;
+    let fw = target.framework;
+    // The test client sends `Host: localhost`.
+    let neighbour = "http://localhost:3000";
+    for (origin, allowed) in [(neighbour, true), ("http://evil.example", false)] {
+        let preflight = [
+            ("origin", origin.as_bytes()),
+            ("access-control-request-method", &b"POST"[..]),
+            ("access-control-request-headers", &b"content-type"[..]),
+        ];
+        let answer = server.request(Method::OPTIONS, "/chat", &preflight).await;
+        assert!(
+            answer.status().is_success(),
+            "[{fw}] preflight from {origin}: {}",
+            answer.status()
+        );
+        let allow_origin = answer.header("access-control-allow-origin");
+        assert_eq!(
+            allow_origin,
+            allowed.then_some(origin),
+            "[{fw}] preflight from {origin}"
+        );
+        if allowed {
+            let methods = answer
+                .header("access-control-allow-methods")
+                .unwrap_or_default();
+            let headers = answer
+                .header("access-control-allow-headers")
+                .unwrap_or_default();
+            assert!(methods.contains("POST"), "[{fw}] {methods}");
+            assert!(
+                headers.to_ascii_lowercase().contains("content-type"),
+                "[{fw}] {headers}"
+            );
+        }
+    }
+    let mut connection = server.connect().await;
+    let headers = [
+        ("content-type", &b"application/json"[..]),
+        ("origin", neighbour.as_bytes()),
+    ];
+    let body = r#"{"user":"ann","text":"from another port"}"#;
+    let posted = connection
+        .send(Method::POST, "/chat", &headers, body.into())
+        .await;
+    assert_eq!(posted.status(), StatusCode::CREATED, "[{fw}]");
+    assert_eq!(
+        posted.header("access-control-allow-origin"),
+        Some(neighbour),
+        "[{fw}]"
+    );
+    let health = server.get("/health").await;
+    assert_eq!(
+        health.header("access-control-allow-origin"),
+        Some("*"),
+        "[{fw}] /health"
     );
 }
 

@@ -46,6 +46,7 @@ macro_rules! contract_suite {
             cases::sigterm_ends_hundreds_of_streams_and_exits_zero_within_2s,
             cases::sigint_ends_streams_and_exits_zero_within_2s,
             chat::chat_post_answers_name_what_was_wrong,
+            chat::chat_cross_origin_posts_are_allowed_from_the_same_host_only,
             chat::chat_hostile_text_arrives_intact_as_one_event,
             chat::chat_racing_publishers_and_resuming_readers_miss_nothing,
             chat::chat_history_parameter_sets_how_many_past_messages_come_first,

@@ -7,15 +7,15 @@
 use std::convert::Infallible;
 use std::io;
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::{Method, StatusCode, header};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Responder, web};
 use actix_web_lab::sse::{self, Sse};
 use futures_util::StreamExt;
-use sse_core::chat::ChatReply;
+use sse_core::chat::{ChatHeaders, ChatReply};
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::STREAM_HEADERS;
 use sse_core::{
-    AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, assets,
+    AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, assets, cors,
 };
 use tokio::net::TcpListener;
 
@@ -29,12 +29,17 @@ pub const FRAMEWORK: Framework = Framework::ACTIX;
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         .service(web::resource("/").get(index))
+        .service(web::resource("/compare").get(compare))
         .service(web::resource("/static/{name}").get(static_file))
         .service(stream_route("/events", StreamKind::Clock))
         .service(stream_route("/events/paragraph", StreamKind::Paragraph))
         .service(stream_route("/events/counter", StreamKind::Counter))
         .service(stream_route("/events/chat", StreamKind::Chat))
-        .service(web::resource("/chat").post(post_chat))
+        .service(
+            web::resource("/chat")
+                .post(post_chat)
+                .route(web::method(Method::OPTIONS).to(chat_preflight)),
+        )
         .service(web::resource("/health").get(health));
 }
 
@@ -136,24 +141,42 @@ async fn post_chat(
     request: HttpRequest,
     body: web::Payload,
 ) -> HttpResponse {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|value| value.as_bytes());
-    let reply = state.post_chat(content_type, body).await;
+    let raw = |name| request.headers().get(name).map(|value| value.as_bytes());
+    let chat_headers = ChatHeaders {
+        content_type: raw(header::CONTENT_TYPE),
+        origin: raw(header::ORIGIN),
+        host: raw(header::HOST),
+    };
+    let reply = state.post_chat(chat_headers, body).await;
     json_reply(reply)
 }
 
 fn json_reply(reply: ChatReply) -> HttpResponse {
     // The core answers only 201, 400, 413 and 415, all valid.
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(status)
-        .content_type("application/json")
-        .body(reply.json)
+    let mut response = HttpResponse::build(status);
+    for header in reply.headers {
+        response.insert_header(header);
+    }
+    response.content_type("application/json").body(reply.json)
+}
+
+/// `OPTIONS /chat`: the browser asks whether a page on another port may post JSON here.
+async fn chat_preflight(request: HttpRequest) -> HttpResponse {
+    let raw = |name| request.headers().get(name).map(|value| value.as_bytes());
+    let mut response = HttpResponse::NoContent();
+    for header in cors::preflight_headers(raw(header::ORIGIN), raw(header::HOST)) {
+        response.insert_header(header);
+    }
+    response.finish()
 }
 
 async fn index() -> HttpResponse {
     asset_response(assets::index())
+}
+
+async fn compare() -> HttpResponse {
+    asset_response(assets::compare())
 }
 
 async fn static_file(name: web::Path<String>) -> HttpResponse {
@@ -170,7 +193,9 @@ fn asset_response(asset: assets::Asset) -> HttpResponse {
 }
 
 async fn health(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.health())
+    HttpResponse::Ok()
+        .insert_header(cors::ANYONE)
+        .json(state.health())
 }
 
 async fn not_found() -> HttpResponse {

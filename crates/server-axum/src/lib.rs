@@ -9,16 +9,16 @@ use std::io;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{MethodRouter, get, post};
 use futures_util::{StreamExt, stream};
-use sse_core::chat::ChatReply;
+use sse_core::chat::{ChatHeaders, ChatReply};
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::{KEEP_ALIVE_COMMENT, STREAM_HEADERS};
 use sse_core::{
-    AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, assets,
+    AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, assets, cors,
 };
 use tokio::net::TcpListener;
 
@@ -29,12 +29,13 @@ pub const FRAMEWORK: Framework = Framework::AXUM;
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/compare", get(compare))
         .route("/static/{*name}", get(static_file))
         .route("/events", stream_route(StreamKind::Clock))
         .route("/events/paragraph", stream_route(StreamKind::Paragraph))
         .route("/events/counter", stream_route(StreamKind::Counter))
         .route("/events/chat", stream_route(StreamKind::Chat))
-        .route("/chat", post(post_chat))
+        .route("/chat", post(post_chat).options(chat_preflight))
         .route("/health", get(health))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
         .with_state(state)
@@ -117,26 +118,52 @@ fn to_axum(event: Event) -> sse::Event {
 /// `POST /chat`: the raw body, not axum's `Json` extractor, so that every refusal (and its
 /// status) is the core's and the same on all three servers.
 async fn post_chat(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .map(|value| value.as_bytes());
-    let reply = state.post_chat(content_type, body.into_data_stream()).await;
+    let raw = |name: header::HeaderName| headers.get(name).map(HeaderValue::as_bytes);
+    let chat_headers = ChatHeaders {
+        content_type: raw(header::CONTENT_TYPE),
+        origin: raw(header::ORIGIN),
+        host: raw(header::HOST),
+    };
+    let reply = state.post_chat(chat_headers, body.into_data_stream()).await;
     json_reply(reply)
 }
 
 fn json_reply(reply: ChatReply) -> Response {
     // The core answers only 201, 400, 413 and 415, all valid.
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
+    let response = (
         status,
         [(header::CONTENT_TYPE, "application/json")],
         reply.json,
-    )
-        .into_response()
+    );
+    with_headers(response.into_response(), reply.headers)
+}
+
+/// `OPTIONS /chat`: the browser asks whether a page on another port may post JSON here.
+async fn chat_preflight(headers: HeaderMap) -> Response {
+    let raw = |name: header::HeaderName| headers.get(name).map(HeaderValue::as_bytes);
+    let cors = cors::preflight_headers(raw(header::ORIGIN), raw(header::HOST));
+    with_headers(StatusCode::NO_CONTENT.into_response(), cors)
+}
+
+/// Adds the core's headers (their values are always valid: the core checks them).
+fn with_headers(mut response: Response, headers: Vec<(&'static str, String)>) -> Response {
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static(name), value);
+        }
+    }
+    response
 }
 
 async fn index() -> Response {
     asset_response(assets::index())
+}
+
+async fn compare() -> Response {
+    asset_response(assets::compare())
 }
 
 async fn static_file(Path(name): Path<String>) -> Response {
@@ -150,8 +177,8 @@ fn asset_response(asset: assets::Asset) -> Response {
     ([(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response()
 }
 
-async fn health(State(state): State<AppState>) -> Json<sse_core::state::Health> {
-    Json(state.health())
+async fn health(State(state): State<AppState>) -> Response {
+    ([cors::ANYONE], Json(state.health())).into_response()
 }
 
 #[cfg(test)]

@@ -12,15 +12,15 @@ use std::convert::Infallible;
 use std::io;
 
 use futures_util::StreamExt;
-use sse_core::chat::ChatReply;
+use sse_core::chat::{ChatHeaders, ChatReply};
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::STREAM_HEADERS;
 use sse_core::{
     AppState, CancellationToken, EncodedStream, Framework, Options, StreamAnswer, StreamKind,
-    assets,
+    assets, cors,
 };
 use tokio::net::TcpListener;
-use warp::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use warp::http::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue, ORIGIN};
 use warp::http::{HeaderMap, StatusCode};
 use warp::path::FullPath;
 use warp::reply::Response;
@@ -37,6 +37,9 @@ pub fn routes(
     let index = warp::path::end()
         .and(warp::get())
         .map(|| asset_response(assets::index()));
+    let compare = warp::path!("compare")
+        .and(warp::get())
+        .map(|| asset_response(assets::compare()));
     let static_file = warp::path!("static" / String)
         .and(warp::get())
         .map(|name: String| match assets::get(&name) {
@@ -46,7 +49,11 @@ pub fn routes(
     let health = warp::path!("health")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .map(|state: AppState| warp::reply::json(&state.health()).into_response());
+        .map(|state: AppState| {
+            let (name, value) = cors::ANYONE;
+            warp::reply::with_header(warp::reply::json(&state.health()), name, value)
+                .into_response()
+        });
     let clock = warp::path!("events").and(stream_route(state.clone(), StreamKind::Clock));
     let paragraph =
         warp::path!("events" / "paragraph").and(stream_route(state.clone(), StreamKind::Paragraph));
@@ -54,8 +61,10 @@ pub fn routes(
         warp::path!("events" / "counter").and(stream_route(state.clone(), StreamKind::Counter));
     let chat_stream =
         warp::path!("events" / "chat").and(stream_route(state.clone(), StreamKind::Chat));
-    let chat_post = warp::path!("chat").and(post_chat(state));
+    let chat = warp::path!("chat").and(post_chat(state).or(chat_preflight()).unify());
     let all = index
+        .or(compare)
+        .unify()
         .or(static_file)
         .unify()
         .or(health)
@@ -68,7 +77,7 @@ pub fn routes(
         .unify()
         .or(chat_stream)
         .unify()
-        .or(chat_post)
+        .or(chat)
         .unify();
     no_trailing_slash().and(all)
 }
@@ -155,16 +164,47 @@ fn post_chat(state: AppState) -> impl Filter<Extract = (Response,), Error = Reje
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
         .then(|state: AppState, headers: HeaderMap, body| async move {
-            let content_type = headers.get(CONTENT_TYPE).map(|value| value.as_bytes());
-            json_reply(state.post_chat(content_type, body).await)
+            let raw = |name| headers.get(name).map(HeaderValue::as_bytes);
+            let chat_headers = ChatHeaders {
+                content_type: raw(CONTENT_TYPE),
+                origin: raw(ORIGIN),
+                host: raw(HOST),
+            };
+            json_reply(state.post_chat(chat_headers, body).await)
         })
 }
 
 fn json_reply(reply: ChatReply) -> Response {
     // The core answers only 201, 400, 413 and 415, all valid.
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let reply = warp::reply::with_header(reply.json, CONTENT_TYPE, "application/json");
-    warp::reply::with_status(reply, status).into_response()
+    let response = warp::reply::with_header(reply.json, CONTENT_TYPE, "application/json");
+    with_headers(
+        warp::reply::with_status(response, status).into_response(),
+        reply.headers,
+    )
+}
+
+/// `OPTIONS /chat`: the browser asks whether a page on another port may post JSON here.
+fn chat_preflight() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::options()
+        .and(warp::header::headers_cloned())
+        .map(|headers: HeaderMap| {
+            let raw = |name| headers.get(name).map(HeaderValue::as_bytes);
+            let cors = cors::preflight_headers(raw(ORIGIN), raw(HOST));
+            with_headers(StatusCode::NO_CONTENT.into_response(), cors)
+        })
+}
+
+/// Adds the core's headers (their values are always valid: the core checks them).
+fn with_headers(mut response: Response, headers: Vec<(&'static str, String)>) -> Response {
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static(name), value);
+        }
+    }
+    response
 }
 
 fn asset_response(asset: assets::Asset) -> Response {

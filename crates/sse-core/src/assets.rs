@@ -24,15 +24,22 @@ macro_rules! static_file {
 }
 
 /// Every file under `static/`, by name.
-const FILES: [(&str, Asset); 3] = [
+const FILES: [(&str, Asset); 5] = [
     static_file!("index.html", "text/html; charset=utf-8"),
+    static_file!("compare.html", "text/html; charset=utf-8"),
     static_file!("app.js", "text/javascript; charset=utf-8"),
+    static_file!("compare.js", "text/javascript; charset=utf-8"),
     static_file!("style.css", "text/css; charset=utf-8"),
 ];
 
 /// The demo page, `GET /`.
 pub fn index() -> Asset {
     FILES[0].1
+}
+
+/// The side-by-side page, `GET /compare`.
+pub fn compare() -> Asset {
+    FILES[1].1
 }
 
 /// The asset served at `/static/{name}`, if there is one.
@@ -50,6 +57,8 @@ mod tests {
     #[test]
     fn the_page_and_its_assets_are_embedded() {
         assert!(index().body.starts_with(b"<!doctype html>"));
+        assert!(compare().body.starts_with(b"<!doctype html>"));
+        assert!(get("compare.js").is_some());
         assert_eq!(
             get("app.js").map(|a| a.content_type),
             Some("text/javascript; charset=utf-8")

@@ -11,6 +11,7 @@ use bytes::{Buf, BufMut, BytesMut};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
 
+use crate::cors;
 use crate::hub::Hub;
 
 /// The largest body accepted; a larger one is answered 413.
@@ -20,13 +21,27 @@ pub const USER_CHARS: RangeInclusive<usize> = 1..=32;
 /// Characters in `text`, which may hold newlines but not only spaces.
 pub const TEXT_CHARS: RangeInclusive<usize> = 1..=2000;
 
-/// What `POST /chat` answers: a status and a JSON body.
+/// The request headers `POST /chat` looks at, as the raw bytes the client sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChatHeaders<'a> {
+    /// `Content-Type`: must be `application/json`.
+    pub content_type: Option<&'a [u8]>,
+    /// `Origin`, sent by browsers: decides the cross-origin headers (see [`cors`]).
+    pub origin: Option<&'a [u8]>,
+    /// `Host`, which the origin is compared with.
+    pub host: Option<&'a [u8]>,
+}
+
+/// What `POST /chat` answers: a status, a JSON body (`Content-Type: application/json`), and
+/// cross-origin headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatReply {
     /// 201, 400, 413 or 415.
     pub status: u16,
     /// `{"id":n}` on success, `{"error":"..."}` otherwise.
     pub json: String,
+    /// `Vary: Origin`, and `Access-Control-Allow-Origin` for a page on this server's host.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// Why a post was refused.
@@ -71,17 +86,18 @@ pub struct NewMessage {
     pub text: String,
 }
 
-/// The whole of `POST /chat`, given the raw `Content-Type` header and the body as a stream of
-/// chunks (every framework can hand over its body that way). The body is read only after the
-/// content type passes, and only up to [`MAX_BODY_BYTES`].
-pub async fn post<S, B, E>(hub: &Hub, content_type: Option<&[u8]>, body: S) -> ChatReply
+/// The whole of `POST /chat`, given the request's headers and its body as a stream of chunks
+/// (every framework can hand over its body that way). The body is read only after the content
+/// type passes, and only up to [`MAX_BODY_BYTES`].
+pub async fn post<S, B, E>(hub: &Hub, headers: ChatHeaders<'_>, body: S) -> ChatReply
 where
     S: Stream<Item = Result<B, E>>,
     B: Buf,
     E: fmt::Display,
 {
+    let cors = cors::chat_headers(headers.origin, headers.host);
     let posted = async {
-        check_content_type(content_type)?;
+        check_content_type(headers.content_type)?;
         let body = read_body(body).await?;
         parse_message(&body)
     };
@@ -92,11 +108,13 @@ where
             ChatReply {
                 status: 201,
                 json: json!({ "id": id }).to_string(),
+                headers: cors,
             }
         }
         Err(refused) => ChatReply {
             status: refused.status(),
             json: json!({ "error": refused.to_string() }).to_string(),
+            headers: cors,
         },
     }
 }
@@ -184,7 +202,14 @@ mod tests {
     async fn post_body(content_type: &str, body: &str) -> ChatReply {
         let hub = Hub::new(10);
         let chunks = stream::iter([Ok::<_, Infallible>(Bytes::copy_from_slice(body.as_bytes()))]);
-        post(&hub, Some(content_type.as_bytes()), chunks).await
+        post(&hub, json_headers(content_type), chunks).await
+    }
+
+    fn json_headers(content_type: &str) -> ChatHeaders<'_> {
+        ChatHeaders {
+            content_type: Some(content_type.as_bytes()),
+            ..ChatHeaders::default()
+        }
     }
 
     fn error_of(reply: &ChatReply) -> String {
@@ -195,13 +220,7 @@ mod tests {
     #[tokio::test]
     async fn a_valid_post_gets_201_and_its_id() {
         let reply = post_body("application/json", r#"{"user":" ann ","text":"hi\nthere"}"#).await;
-        assert_eq!(
-            reply,
-            ChatReply {
-                status: 201,
-                json: r#"{"id":1}"#.into()
-            }
-        );
+        assert_eq!((reply.status, reply.json.as_str()), (201, r#"{"id":1}"#));
         let message = parse_message(br#"{"user":" ann ","text":" hi\nthere ","x":1}"#);
         assert_eq!(
             message,
@@ -315,7 +334,12 @@ mod tests {
             Ok(MAX_BODY_BYTES)
         );
         let hub = Hub::new(1);
-        let reply = post(&hub, Some(b"application/json"), stream::repeat_with(chunk)).await;
+        let reply = post(
+            &hub,
+            json_headers("application/json"),
+            stream::repeat_with(chunk),
+        )
+        .await;
         assert_eq!(reply.status, 413);
         assert_eq!(hub.newest_id(), 0, "nothing was published");
     }

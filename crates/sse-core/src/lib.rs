@@ -10,6 +10,7 @@
 
 pub mod assets;
 pub mod chat;
+pub mod cors;
 pub mod event;
 pub mod hub;
 pub mod keep_alive;

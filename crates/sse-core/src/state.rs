@@ -15,7 +15,7 @@ use futures_util::{Stream, StreamExt, stream};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::chat::{self, ChatReply};
+use crate::chat::{self, ChatHeaders, ChatReply};
 use crate::event::Event;
 use crate::hub::Hub;
 use crate::keep_alive::KeepAlive;
@@ -147,15 +147,15 @@ impl AppState {
         }
     }
 
-    /// Everything `POST /chat` does, given the raw `Content-Type` header and the body as a
-    /// stream of chunks: checks, publishes to every chat stream, and says what to answer.
-    pub async fn post_chat<S, B, E>(&self, content_type: Option<&[u8]>, body: S) -> ChatReply
+    /// Everything `POST /chat` does, given the request's headers and its body as a stream of
+    /// chunks: checks, publishes to every chat stream, and says what to answer.
+    pub async fn post_chat<S, B, E>(&self, headers: ChatHeaders<'_>, body: S) -> ChatReply
     where
         S: Stream<Item = Result<B, E>>,
         B: bytes::Buf,
         E: std::fmt::Display,
     {
-        chat::post(&self.inner.hub, content_type, body).await
+        chat::post(&self.inner.hub, headers, body).await
     }
 
     /// Counts a stream as open, unless `--max-streams` are open already.
@@ -331,7 +331,11 @@ mod tests {
         let body = stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(
             body.to_owned(),
         ))]);
-        state.post_chat(Some(b"application/json"), body).await
+        let headers = ChatHeaders {
+            content_type: Some(b"application/json"),
+            ..ChatHeaders::default()
+        };
+        state.post_chat(headers, body).await
     }
 
     #[tokio::test(start_paused = true)]
