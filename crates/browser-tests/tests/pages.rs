@@ -1,0 +1,358 @@
+//! The demo page and `/compare` in headless Chromium. Each page case runs against each server
+//! (`axum::paragraph_appears_once_and_the_204_stops_the_browser`, ...); the `/compare` cases
+//! run the three servers at once. Every case also checks that no script threw an error.
+//!
+//! `cargo test -p browser-tests`; the README's screenshots come from
+//! `cargo test -p browser-tests -- --ignored screenshots`.
+
+use std::time::Duration;
+
+use browser_tests::{Browser, Running, Which};
+use serde_json::{Value, json};
+use tokio::time::sleep;
+
+/// The CSS selector of the panel showing `path`.
+fn panel(path: &str) -> String {
+    format!(r#".panel[data-path="{path}"]"#)
+}
+
+/// A JavaScript expression: the ids in a panel's log, oldest first.
+fn ids_in(path: &str) -> String {
+    let panel = panel(path);
+    format!(
+        r#"[...document.querySelectorAll('{panel} .log li[data-id]')].map(li => li.dataset.id).reverse()"#
+    )
+}
+
+/// A JavaScript expression: the text of the element `css` matches.
+fn text_of(css: &str) -> String {
+    format!("document.querySelector('{css}')?.textContent")
+}
+
+/// Sets a panel's `interval_ms` and presses its Connect button.
+async fn connect(browser: &Browser, path: &str, interval_ms: u32) {
+    let panel = panel(path);
+    browser
+        .eval(&format!(
+            r#"document.querySelector('{panel} .interval').value = "{interval_ms}""#
+        ))
+        .await;
+    browser.click(&format!("{panel} .connect")).await;
+}
+
+async fn assert_no_script_errors(browser: &Browser, what: &str) {
+    let errors = browser.script_errors().await;
+    assert!(errors.is_empty(), "{what}: script errors {errors:?}");
+}
+
+/// The page says which framework served it, and shows events of every stream.
+async fn page_shows_every_stream_and_the_framework(which: Which) {
+    let name = which.framework().name;
+    let server = Running::start(which, &[]);
+    let browser = Browser::start(1100, 900).await;
+    browser.goto(&server.url("/")).await;
+    let shown = browser
+        .wait_until(
+            &format!("{} === '{name}'", text_of("#framework")),
+            "the framework's name",
+        )
+        .await;
+    assert_eq!(shown, json!(true));
+    let clock = ids_in("/events");
+    browser
+        .wait_until(&format!("{clock}.length >= 2"), "two clock ticks")
+        .await;
+    let chat_state = text_of(&format!("{} .state", panel("/events/chat")));
+    browser
+        .wait_until(&format!("{chat_state} === 'OPEN'"), "the chat stream open")
+        .await;
+    connect(&browser, "/events/counter", 100).await;
+    connect(&browser, "/events/paragraph", 100).await;
+    let counter = ids_in("/events/counter");
+    browser
+        .wait_until(&format!("{counter}.length >= 3"), "three counts")
+        .await;
+    let paragraph = ids_in("/events/paragraph");
+    browser
+        .wait_until(&format!("{paragraph}.length >= 1"), "a sentence")
+        .await;
+    assert_no_script_errors(&browser, name).await;
+    browser.close().await;
+}
+
+/// The five sentences appear once; then the browser reconnects, gets 204 and stops for good.
+async fn paragraph_appears_once_and_the_204_stops_the_browser(which: Which) {
+    let name = which.framework().name;
+    let server = Running::start(which, &["--retry-ms", "300"]);
+    let browser = Browser::start(1100, 900).await;
+    browser.goto(&server.url("/")).await;
+    connect(&browser, "/events/paragraph", 100).await;
+    let panel = panel("/events/paragraph");
+    let stopped = format!(
+        "{} === 'CLOSED' && {}.includes('204 No Content')",
+        text_of(&format!("{panel} .state")),
+        text_of(&format!("{panel} .log"))
+    );
+    browser
+        .wait_until(&stopped, "the 204 to stop the browser")
+        .await;
+    // Stopped for good: nothing more arrives, however long we wait.
+    sleep(Duration::from_secs(1)).await;
+    let ids = browser.eval(&ids_in("/events/paragraph")).await;
+    assert_eq!(ids, json!(["1", "2", "3", "4", "5"]), "[{name}]");
+    let log = browser.eval(&text_of(&format!("{panel} .log"))).await;
+    let log = log.as_str().unwrap_or_default();
+    for sentence in sse_core::streams::SENTENCES {
+        assert_eq!(log.matches(sentence).count(), 1, "[{name}] {sentence}");
+    }
+    let reconnects = browser
+        .eval(&text_of(&format!("{panel} .reconnects")))
+        .await;
+    assert_eq!(
+        reconnects,
+        json!("1"),
+        "[{name}] one reconnect, answered 204"
+    );
+    assert_no_script_errors(&browser, name).await;
+    browser.close().await;
+}
+
+/// Disconnect, wait, reconnect: the counter goes on where it stopped, no gap, no repeat.
+async fn counter_resumes_after_disconnect_without_gap_or_repeat(which: Which) {
+    let name = which.framework().name;
+    let server = Running::start(which, &[]);
+    let browser = Browser::start(1100, 900).await;
+    browser.goto(&server.url("/")).await;
+    connect(&browser, "/events/counter", 100).await;
+    let ids = ids_in("/events/counter");
+    browser
+        .wait_until(&format!("{ids}.length >= 3"), "three counts")
+        .await;
+    browser
+        .click(&format!("{} .disconnect", panel("/events/counter")))
+        .await;
+    sleep(Duration::from_millis(500)).await;
+    connect(&browser, "/events/counter", 100).await;
+    browser
+        .wait_until(&format!("{ids}.length >= 8"), "eight counts")
+        .await;
+    let seen: Vec<u64> = serde_json::from_value::<Vec<String>>(browser.eval(&ids).await)
+        .expect("ids are strings")
+        .iter()
+        .map(|id| id.parse().expect("numeric ids"))
+        .collect();
+    let expected: Vec<u64> = (0..seen.len() as u64).collect();
+    assert_eq!(seen, expected, "[{name}] counts across the reconnect");
+    let log = browser
+        .eval(&text_of(&format!("{} .log", panel("/events/counter"))))
+        .await;
+    assert!(
+        log.as_str().is_some_and(|log| log.contains("lastEventId=")),
+        "[{name}] {log}"
+    );
+    assert_no_script_errors(&browser, name).await;
+    browser.close().await;
+}
+
+/// Two tabs: a message sent in one appears in the other, its HTML shown as text.
+async fn chat_message_from_one_tab_appears_in_the_other_as_text(which: Which) {
+    let name = which.framework().name;
+    let server = Running::start(which, &[]);
+    let browser = Browser::start(1100, 900).await;
+    let chat = panel("/events/chat");
+    let chat_open = format!("{} === 'OPEN'", text_of(&format!("{chat} .state")));
+    browser.goto(&server.url("/")).await;
+    browser.wait_until(&chat_open, "tab A's chat open").await;
+    let tab_a = browser.client.window().await.expect("the first tab");
+    let tab_b = browser.client.new_window(true).await.expect("a second tab");
+    browser
+        .client
+        .switch_to_window(tab_b.handle.clone())
+        .await
+        .expect("tab B");
+    browser.goto(&server.url("/")).await;
+    browser.wait_until(&chat_open, "tab B's chat open").await;
+
+    let hostile = "<img src=x onerror=\"window.pwned = 1\"><b>bold?</b>\n  second line";
+    browser.client.switch_to_window(tab_a).await.expect("tab A");
+    let fill = format!(
+        "(() => {{ const f = document.querySelector('.chat-form'); \
+         f.elements.user.value = 'mallory'; f.elements.text.value = {}; return true; }})()",
+        Value::String(hostile.to_owned())
+    );
+    browser.eval(&fill).await;
+    browser.click(".chat-form button[type=submit]").await;
+
+    browser
+        .client
+        .switch_to_window(tab_b.handle)
+        .await
+        .expect("tab B");
+    let message = format!("{chat} .log li.chat .text");
+    browser
+        .wait_until(&text_of(&message), "the message in tab B")
+        .await;
+    assert_eq!(
+        browser.eval(&text_of(&message)).await,
+        json!(hostile),
+        "[{name}]"
+    );
+    let markup = format!("document.querySelector('{chat} .log img, {chat} .log b') === null");
+    assert_eq!(
+        browser.eval(&markup).await,
+        json!(true),
+        "[{name}] HTML was inserted as HTML"
+    );
+    assert_eq!(
+        browser.eval("window.pwned === undefined").await,
+        json!(true),
+        "[{name}]"
+    );
+    assert_no_script_errors(&browser, name).await;
+    browser.close().await;
+}
+
+/// Runs each page case against each server.
+macro_rules! for_each_server {
+    ($($case:ident),* $(,)?) => {
+        mod axum { $( #[tokio::test] async fn $case() { super::$case(super::Which::Axum).await } )* }
+        mod actix { $( #[tokio::test] async fn $case() { super::$case(super::Which::Actix).await } )* }
+        mod warp { $( #[tokio::test] async fn $case() { super::$case(super::Which::Warp).await } )* }
+    };
+}
+
+for_each_server!(
+    page_shows_every_stream_and_the_framework,
+    paragraph_appears_once_and_the_204_stops_the_browser,
+    counter_resumes_after_disconnect_without_gap_or_repeat,
+    chat_message_from_one_tab_appears_in_the_other_as_text,
+);
+
+/// `/compare?ports=...` pointed at the three servers.
+fn compare_url(page: &Running, ports: &[u16]) -> String {
+    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+    page.url(&format!("/compare?ports={}", ports.join(",")))
+}
+
+fn column(port: u16) -> String {
+    format!(r#".column[data-port="{port}"]"#)
+}
+
+/// Three live columns, one per server; a chat message appears only on its own server.
+#[tokio::test]
+async fn compare_shows_three_live_columns_and_chat_per_server() {
+    let servers: Vec<Running> = Which::ALL.iter().map(|&w| Running::start(w, &[])).collect();
+    let ports: Vec<u16> = servers.iter().map(|s| s.port).collect();
+    let browser = Browser::start(1200, 900).await;
+    browser.goto(&compare_url(&servers[0], &ports)).await;
+    browser
+        .eval("document.getElementById('interval').value = '200'")
+        .await;
+    browser.click("#reconnect").await;
+    for server in &servers {
+        let column = column(server.port);
+        let name = server.which.framework().name;
+        let live = format!(
+            "{} === 'OPEN' && Number({}) >= 3 && {}.startsWith('{name} ') && {}.endsWith(' ms')",
+            text_of(&format!("{column} .state")),
+            text_of(&format!("{column} .count")),
+            text_of(&format!("{column} .served-by")),
+            text_of(&format!("{column} .jitter-max")),
+        );
+        browser
+            .wait_until(&live, &format!("{name}'s column live"))
+            .await;
+    }
+    // Posted from the axum page to actix's port: a cross-origin request, preflight and all.
+    let actix = column(servers[1].port);
+    browser
+        .eval(&format!(
+            "document.querySelector('{actix} .chat-form input').value = 'only on actix'"
+        ))
+        .await;
+    browser.click(&format!("{actix} .chat-form button")).await;
+    let arrived = format!(
+        "{}.includes('only on actix')",
+        text_of(&format!("{actix} .chat-log"))
+    );
+    browser
+        .wait_until(&arrived, "the message in actix's column")
+        .await;
+    sleep(Duration::from_millis(500)).await;
+    for other in [&servers[0], &servers[2]] {
+        let log = browser
+            .eval(&text_of(&format!("{} .chat-log", column(other.port))))
+            .await;
+        assert!(
+            !log.as_str().unwrap_or_default().contains("only on actix"),
+            "{log}"
+        );
+    }
+    assert_no_script_errors(&browser, "/compare").await;
+    browser.close().await;
+}
+
+/// A server that is not running gets a hint to start it, and the others carry on.
+#[tokio::test]
+async fn compare_hints_at_run_all_when_a_server_is_down() {
+    let axum = Running::start(Which::Axum, &[]);
+    let warp = Running::start(Which::Warp, &[]);
+    // A port nothing listens on: bound, then released.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let browser = Browser::start(1200, 900).await;
+    browser
+        .goto(&compare_url(&axum, &[axum.port, closed, warp.port]))
+        .await;
+    let down = column(closed);
+    let hint = format!("document.querySelector('{down} .hint').hidden === false");
+    browser
+        .wait_until(&hint, "the hint in the missing server's column")
+        .await;
+    let text = browser.eval(&text_of(&format!("{down} .hint"))).await;
+    assert!(
+        text.as_str()
+            .unwrap_or_default()
+            .contains("scripts/run-all.sh"),
+        "{text}"
+    );
+    for up in [axum.port, warp.port] {
+        let open = format!("{} === 'OPEN'", text_of(&format!("{} .state", column(up))));
+        browser
+            .wait_until(&open, "the running servers' columns")
+            .await;
+        let hidden = format!("document.querySelector('{} .hint').hidden", column(up));
+        assert_eq!(browser.eval(&hidden).await, json!(true), "port {up}");
+    }
+    assert_no_script_errors(&browser, "/compare with a server down").await;
+    browser.close().await;
+}
+
+/// Writes `docs/demo.png` and `docs/compare.png` for the README.
+#[tokio::test]
+#[ignore = "writes the README's screenshots: cargo test -p browser-tests -- --ignored screenshots"]
+async fn screenshots() {
+    let servers: Vec<Running> = Which::ALL.iter().map(|&w| Running::start(w, &[])).collect();
+    let ports: Vec<u16> = servers.iter().map(|s| s.port).collect();
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    std::fs::create_dir_all(&docs).expect("docs/");
+
+    let browser = Browser::start(1100, 1000).await;
+    browser.goto(&servers[0].url("/")).await;
+    connect(&browser, "/events/paragraph", 500).await;
+    connect(&browser, "/events/counter", 1000).await;
+    let fill = "(() => { const f = document.querySelector('.chat-form'); \
+        f.elements.user.value = 'ann'; f.elements.text.value = 'Hello from the demo page!\\nTwo lines, as sent.'; \
+        return true; })()";
+    browser.eval(fill).await;
+    browser.click(".chat-form button[type=submit]").await;
+    sleep(Duration::from_secs(4)).await;
+    std::fs::write(docs.join("demo.png"), browser.screenshot().await).expect("docs/demo.png");
+
+    browser.goto(&compare_url(&servers[0], &ports)).await;
+    sleep(Duration::from_secs(5)).await;
+    std::fs::write(docs.join("compare.png"), browser.screenshot().await).expect("docs/compare.png");
+    browser.close().await;
+}
