@@ -46,10 +46,16 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `which` with these extra options (`["--retry-ms", "500"]`).
+    /// Starts `which` on a free port with these extra options (`["--retry-ms", "500"]`).
     pub fn start(which: Which, args: &[&str]) -> Self {
+        Self::start_on(which, 0, args)
+    }
+
+    /// Starts `which` on `port` (0: any free port) with these extra options.
+    pub fn start_on(which: Which, port: u16, args: &[&str]) -> Self {
         let framework = which.framework();
-        let mut argv = vec![framework.binary, "--host", "127.0.0.1", "--port", "0"];
+        let port = port.to_string();
+        let mut argv = vec![framework.binary, "--host", "127.0.0.1", "--port", &port];
         argv.extend_from_slice(args);
         let options = Options::try_parse_for(framework, argv)
             .unwrap_or_else(|e| panic!("[{}] bad options: {e}", framework.name));

@@ -334,12 +334,16 @@ async fn compare_hints_at_run_all_when_a_server_is_down() {
 #[tokio::test]
 #[ignore = "writes the README's screenshots: cargo test -p browser-tests -- --ignored screenshots"]
 async fn screenshots() {
-    let servers: Vec<Running> = Which::ALL.iter().map(|&w| Running::start(w, &[])).collect();
+    // On the default ports, as a reader will see them.
+    let servers: Vec<Running> = Which::ALL
+        .iter()
+        .map(|&w| Running::start_on(w, w.framework().default_port, &[]))
+        .collect();
     let ports: Vec<u16> = servers.iter().map(|s| s.port).collect();
     let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
     std::fs::create_dir_all(&docs).expect("docs/");
 
-    let browser = Browser::start(1100, 1000).await;
+    let browser = Browser::start(1200, 1250).await;
     browser.goto(&servers[0].url("/")).await;
     connect(&browser, "/events/paragraph", 500).await;
     connect(&browser, "/events/counter", 1000).await;
@@ -350,7 +354,9 @@ async fn screenshots() {
     browser.click(".chat-form button[type=submit]").await;
     sleep(Duration::from_secs(4)).await;
     std::fs::write(docs.join("demo.png"), browser.screenshot().await).expect("docs/demo.png");
+    browser.close().await;
 
+    let browser = Browser::start(1200, 820).await;
     browser.goto(&compare_url(&servers[0], &ports)).await;
     sleep(Duration::from_secs(5)).await;
     std::fs::write(docs.join("compare.png"), browser.screenshot().await).expect("docs/compare.png");
