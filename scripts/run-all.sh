@@ -27,5 +27,6 @@ for framework in axum actix warp; do
     pids="$pids $!"
 done
 sleep 1
-echo "==> open http://127.0.0.1:3000/ (axum), :3001 (actix) and :3002 (warp); Ctrl-C stops all three"
+echo "==> open http://127.0.0.1:3000/compare to see all three side by side, or / on :3000 (axum),"
+echo "    :3001 (actix) and :3002 (warp); Ctrl-C stops all three"
 wait
