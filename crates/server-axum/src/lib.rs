@@ -9,9 +9,9 @@ use std::io;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{self, KeepAlive, Sse};
-use axum::response::{IntoResponse, Json, Response};
+use axum::response::{AppendHeaders, IntoResponse, Json, Response};
 use axum::routing::{MethodRouter, get, post};
 use futures_util::{StreamExt, stream};
 use sse_core::chat::{ChatHeaders, ChatReply};
@@ -131,31 +131,15 @@ async fn post_chat(State(state): State<AppState>, headers: HeaderMap, body: Body
 fn json_reply(reply: ChatReply) -> Response {
     // The core answers only 201, 400, 413 and 415, all valid.
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let response = (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        reply.json,
-    );
-    with_headers(response.into_response(), reply.headers)
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    (status, AppendHeaders(reply.headers), json, reply.json).into_response()
 }
 
 /// `OPTIONS /chat`: the browser asks whether a page on another port may post JSON here.
 async fn chat_preflight(headers: HeaderMap) -> Response {
     let raw = |name: header::HeaderName| headers.get(name).map(HeaderValue::as_bytes);
     let cors = cors::preflight_headers(raw(header::ORIGIN), raw(header::HOST));
-    with_headers(StatusCode::NO_CONTENT.into_response(), cors)
-}
-
-/// Adds the core's headers (their values are always valid: the core checks them).
-fn with_headers(mut response: Response, headers: Vec<(&'static str, String)>) -> Response {
-    for (name, value) in headers {
-        if let Ok(value) = HeaderValue::try_from(value) {
-            response
-                .headers_mut()
-                .insert(HeaderName::from_static(name), value);
-        }
-    }
-    response
+    (StatusCode::NO_CONTENT, AppendHeaders(cors)).into_response()
 }
 
 async fn index() -> Response {
