@@ -1,0 +1,199 @@
+//! `sse-bench fanout BASE -c N --rate R -d SECS`: N chat subscribers, and one publisher posting
+//! R messages a second; how long a message takes from `POST /chat` to each subscriber, and how
+//! many never arrive.
+//!
+//! Each message's text is the time it was posted (µs since 1970); publisher and subscribers
+//! share this process's clock, so a subscriber's latency is its arrival time minus that.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior, interval, sleep, timeout};
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{self, Error, Target};
+use crate::ramp::{self, Counters};
+use crate::stats::{Percentiles, ProcSample};
+
+/// What `fanout` measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FanoutResult {
+    /// The server's name, from its `/health`.
+    pub server: String,
+    /// Subscribers asked for.
+    pub clients: u64,
+    /// Messages per second asked for.
+    pub rate: u64,
+    /// Seconds of publishing.
+    pub secs: u64,
+    /// Subscribers whose stream opened.
+    pub connected: u64,
+    /// Subscribers whose stream did not.
+    pub failed: u64,
+    /// Messages the server accepted (201).
+    pub published: u64,
+    /// Messages the publisher could not post.
+    pub publish_errors: u64,
+    /// Message deliveries expected but missing: published x connected - received.
+    pub lost: u64,
+    /// `event: lagged` received, all subscribers together.
+    pub lagged: u64,
+    /// From posting to arrival, every delivery.
+    pub latency_ms: Percentiles,
+    /// Server memory added per open stream (KiB), with `--pid`.
+    pub rss_kib_per_conn: Option<f64>,
+    /// Server CPU while publishing, in percent of one core, with `--pid`.
+    pub cpu_percent: Option<f64>,
+}
+
+/// What one subscriber saw.
+#[derive(Default)]
+struct Seen {
+    received: u64,
+    lagged: u64,
+    latencies: Vec<u64>,
+}
+
+/// Runs the workload.
+pub async fn run(
+    base: &str,
+    clients: u64,
+    rate: u64,
+    secs: u64,
+    in_flight: usize,
+    pid: Option<u32>,
+) -> Result<FanoutResult, Error> {
+    let base = Target::parse(base)?;
+    let server = client::server_name(&base).await?;
+    eprintln!("fanout: {clients} chat subscribers, {rate} messages/s for {secs} s ({server})");
+    let before = pid.map(ProcSample::read).transpose()?;
+    let stream = base.with_path("/events/chat?history=0");
+    let counters = Arc::new(Counters::default());
+    let stop = CancellationToken::new();
+    let permits = ramp::connect_permits(in_flight);
+    let mut subscribers = JoinSet::new();
+    for _ in 0..clients {
+        let (stream, counters, stop) = (stream.clone(), counters.clone(), stop.clone());
+        let permits = permits.clone();
+        subscribers.spawn(async move {
+            let permit = permits.acquire_owned().await.expect("never closed");
+            subscriber(&stream, &counters, &stop, permit).await
+        });
+    }
+    ramp::wait_until_all_settled(&counters, clients, Duration::from_secs(120)).await;
+    let connected = Counters::get(&counters.connected);
+
+    let start = pid.map(ProcSample::read).transpose()?;
+    let (published, publish_errors) = publish(&base.with_path("/chat"), rate, secs).await?;
+    let end = pid.map(ProcSample::read).transpose()?;
+    // Let the last messages arrive: every subscriber should end with every message.
+    let expected = published * connected;
+    let settle = Instant::now() + Duration::from_secs(10);
+    while Counters::get(&counters.events) < expected && Instant::now() < settle {
+        sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+
+    let mut received = 0;
+    let mut lagged = 0;
+    let mut latencies = Vec::new();
+    while let Some(outcome) = subscribers.join_next().await {
+        if let Ok(Some(seen)) = outcome {
+            received += seen.received;
+            lagged += seen.lagged;
+            latencies.extend(seen.latencies);
+        }
+    }
+    let (rss_kib_per_conn, cpu_percent) = match (before, start, end) {
+        (Some(before), Some(start), Some(end)) => (
+            Some(end.rss_kib.saturating_sub(before.rss_kib) as f64 / connected.max(1) as f64),
+            Some(end.cpu_percent_since(&start)),
+        ),
+        _ => (None, None),
+    };
+    Ok(FanoutResult {
+        server,
+        clients,
+        rate,
+        secs,
+        connected,
+        failed: Counters::get(&counters.failed),
+        published,
+        publish_errors,
+        lost: expected.saturating_sub(received),
+        lagged,
+        latency_ms: Percentiles::of_micros(latencies),
+        rss_kib_per_conn,
+        cpu_percent,
+    })
+}
+
+/// Posts `rate` messages a second for `secs` seconds on one kept-alive connection; returns how
+/// many were accepted and how many failed.
+async fn publish(chat: &Target, rate: u64, secs: u64) -> Result<(u64, u64), Error> {
+    let mut sender = client::connect(chat).await?;
+    let mut ticks = interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
+    // A late tick is not made up with a burst: the rate stays what was asked for, or less.
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let bar = ramp::bar(rate * secs, "publishing");
+    let (mut published, mut errors) = (0, 0);
+    for _ in 0..rate * secs {
+        ticks.tick().await;
+        let body =
+            serde_json::json!({ "user": "bench", "text": client::unix_micros().to_string() });
+        match client::post_json(&mut sender, chat, body.to_string()).await {
+            Ok((status, _)) if status.as_u16() == 201 => published += 1,
+            Ok(_) => errors += 1,
+            Err(_) => {
+                errors += 1;
+                sender = client::connect(chat).await?;
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok((published, errors))
+}
+
+/// One chat subscriber: counts messages and their latencies until `stop`.
+async fn subscriber(
+    stream: &Target,
+    counters: &Counters,
+    stop: &CancellationToken,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> Option<Seen> {
+    let Ok(Ok(mut events)) = timeout(Duration::from_secs(30), client::subscribe(stream)).await
+    else {
+        Counters::add(&counters.failed);
+        return None;
+    };
+    // Subscribed: the server registers the subscriber before it sends the headers.
+    drop(permit);
+    Counters::add(&counters.connected);
+    let mut seen = Seen::default();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            next = events.next() => match next {
+                Some(Ok(event)) if event.event == "chat" => {
+                    let arrived = client::unix_micros();
+                    let data: serde_json::Value = serde_json::from_str(&event.data).ok()?;
+                    let sent = data["text"].as_str().and_then(|t| t.parse::<u64>().ok())?;
+                    seen.latencies.push(arrived.saturating_sub(sent));
+                    seen.received += 1;
+                    Counters::add(&counters.events);
+                }
+                Some(Ok(event)) if event.event == "lagged" => seen.lagged += 1,
+                Some(Ok(_)) => {}
+                _ => {
+                    Counters::add(&counters.dropped);
+                    break;
+                }
+            },
+        }
+    }
+    Some(seen)
+}

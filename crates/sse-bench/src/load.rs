@@ -1,0 +1,160 @@
+//! `sse-bench load URL -c N -d SECS`: N subscribers hold a stream open; how many connect, how
+//! soon each gets its first event, how many events arrive, and what it costs the server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, timeout};
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{self, Error, Target};
+use crate::ramp::{self, Counters};
+use crate::stats::{Percentiles, ProcSample};
+
+/// What `load` measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadResult {
+    /// The server's name, from its `/health`.
+    pub server: String,
+    /// Subscribers asked for.
+    pub clients: u64,
+    /// Seconds of steady state measured.
+    pub secs: u64,
+    /// Subscribers that got their first event.
+    pub connected: u64,
+    /// Subscribers that did not.
+    pub failed: u64,
+    /// Streams the server ended during the run.
+    pub dropped: u64,
+    /// From starting to connect to the first event, per subscriber.
+    pub first_event_ms: Percentiles,
+    /// Events received per second in steady state, all subscribers together.
+    pub events_per_sec: f64,
+    /// Events whose id was not the one after the previous event's.
+    pub gaps: u64,
+    /// Server memory added per open stream (KiB), with `--pid`.
+    pub rss_kib_per_conn: Option<f64>,
+    /// Server CPU in steady state, in percent of one core, with `--pid`.
+    pub cpu_percent: Option<f64>,
+}
+
+/// Runs the workload and prints what it measured.
+pub async fn run(
+    url: &str,
+    clients: u64,
+    secs: u64,
+    in_flight: usize,
+    pid: Option<u32>,
+) -> Result<LoadResult, Error> {
+    let target = Target::parse(url)?;
+    let server = client::server_name(&target).await?;
+    eprintln!("load: {clients} subscribers to {url} ({server}) for {secs} s");
+    let before = pid.map(ProcSample::read).transpose()?;
+    let counters = Arc::new(Counters::default());
+    let stop = CancellationToken::new();
+    let permits = ramp::connect_permits(in_flight);
+    let mut subscribers = JoinSet::new();
+    for _ in 0..clients {
+        let (target, counters, stop) = (target.clone(), counters.clone(), stop.clone());
+        let permits = permits.clone();
+        subscribers.spawn(async move {
+            let permit = permits.acquire_owned().await.expect("never closed");
+            subscriber(&target, &counters, &stop, permit).await
+        });
+    }
+    ramp::wait_until_all_settled(&counters, clients, Duration::from_secs(120)).await;
+
+    let start = pid.map(ProcSample::read).transpose()?;
+    let events_at_start = Counters::get(&counters.events);
+    let started = Instant::now();
+    ramp::hold(secs, "steady").await;
+    let end = pid.map(ProcSample::read).transpose()?;
+    let events = Counters::get(&counters.events) - events_at_start;
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.cancel();
+
+    let mut first_events = Vec::new();
+    let mut gaps = 0;
+    while let Some(outcome) = subscribers.join_next().await {
+        if let Ok(Some((first_event, subscriber_gaps))) = outcome {
+            first_events.push(first_event);
+            gaps += subscriber_gaps;
+        }
+    }
+    let connected = Counters::get(&counters.connected);
+    let (rss_kib_per_conn, cpu_percent) = match (before, start, end) {
+        (Some(before), Some(start), Some(end)) => (
+            Some(end.rss_kib.saturating_sub(before.rss_kib) as f64 / connected.max(1) as f64),
+            Some(end.cpu_percent_since(&start)),
+        ),
+        _ => (None, None),
+    };
+    Ok(LoadResult {
+        server,
+        clients,
+        secs,
+        connected,
+        failed: Counters::get(&counters.failed),
+        dropped: Counters::get(&counters.dropped),
+        first_event_ms: Percentiles::of_micros(first_events),
+        events_per_sec: events as f64 / elapsed,
+        gaps,
+        rss_kib_per_conn,
+        cpu_percent,
+    })
+}
+
+/// One subscriber: connects, waits for its first event, then counts events until `stop`.
+/// Returns its time to first event (µs) and its id gaps, or `None` if it failed.
+async fn subscriber(
+    target: &Target,
+    counters: &Counters,
+    stop: &CancellationToken,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> Option<(u64, u64)> {
+    let started = Instant::now();
+    let first = async {
+        let mut events = client::subscribe(target).await?;
+        match events.next().await {
+            Some(Ok(event)) => Ok::<_, Error>((events, event)),
+            Some(Err(e)) => Err(e.to_string().into()),
+            None => Err("the stream ended before its first event".into()),
+        }
+    };
+    let (mut events, first) = match timeout(Duration::from_secs(30), first).await {
+        Ok(Ok(opened)) => opened,
+        _ => {
+            Counters::add(&counters.failed);
+            return None;
+        }
+    };
+    let first_event = started.elapsed().as_micros() as u64;
+    drop(permit);
+    Counters::add(&counters.connected);
+    Counters::add(&counters.events);
+    let mut last_id = first.id.parse::<u64>().ok();
+    let mut gaps = 0;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            next = events.next() => match next {
+                Some(Ok(event)) => {
+                    Counters::add(&counters.events);
+                    let id = event.id.parse::<u64>().ok();
+                    if let (Some(last), Some(id)) = (last_id, id) && id != last + 1 {
+                        gaps += 1;
+                    }
+                    last_id = id;
+                }
+                _ => {
+                    Counters::add(&counters.dropped);
+                    break;
+                }
+            },
+        }
+    }
+    Some((first_event, gaps))
+}

@@ -1,0 +1,153 @@
+//! `sse-bench`: a load tool for SSE servers, since ordinary HTTP benchmarks wait for a response
+//! that never ends. `listen` watches one stream as a browser would, `load` holds thousands of
+//! subscribers, `fanout` measures chat delivery, and `report` turns results into a table and a
+//! chart. Run the client and the server as separate processes: each side of 10,000 connections
+//! needs 10,000 file descriptors.
+//!
+//! `cargo run --release -p sse-bench -- --help`; `scripts/compare.sh` runs it on all three servers.
+
+mod client;
+mod fanout;
+mod listen;
+mod load;
+mod ramp;
+mod report;
+mod stats;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::Error;
+use crate::report::Outcome;
+
+/// A load tool for SSE servers.
+#[derive(Debug, Parser)]
+#[command(name = "sse-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print each event of a stream with its arrival time; reconnect with Last-Event-ID after
+    /// the server's `retry`, and stop on 204, as a browser does.
+    Listen {
+        /// The stream, e.g. http://127.0.0.1:3000/events/paragraph
+        url: String,
+        /// Show the bytes as they arrive instead of the parsed events.
+        #[arg(long)]
+        raw: bool,
+        /// Send this Last-Event-ID on the first connect.
+        #[arg(long)]
+        last_event_id: Option<String>,
+    },
+    /// Hold N subscribers on a stream and measure connects, first events and server cost.
+    Load {
+        /// The stream, e.g. http://127.0.0.1:3000/events
+        url: String,
+        /// Subscribers.
+        #[arg(short, long, default_value_t = 1000)]
+        clients: u64,
+        /// Seconds of steady state to measure, once all are connected.
+        #[arg(short = 'd', long, default_value_t = 15)]
+        secs: u64,
+        /// Connects in flight at once.
+        #[arg(long, default_value_t = ramp::CONNECTS_IN_FLIGHT)]
+        connects_in_flight: usize,
+        /// The server's process id, to read its memory and CPU from /proc.
+        #[arg(long)]
+        pid: Option<u32>,
+        /// Also write the result to this file as JSON, for `report`.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// N chat subscribers and a publisher at R messages/s: delivery latency and losses.
+    Fanout {
+        /// The server, e.g. http://127.0.0.1:3000
+        base: String,
+        /// Subscribers.
+        #[arg(short, long, default_value_t = 1000)]
+        clients: u64,
+        /// Messages per second.
+        #[arg(long, default_value_t = 10)]
+        rate: u64,
+        /// Seconds of publishing.
+        #[arg(short = 'd', long, default_value_t = 15)]
+        secs: u64,
+        /// Connects in flight at once.
+        #[arg(long, default_value_t = ramp::CONNECTS_IN_FLIGHT)]
+        connects_in_flight: usize,
+        /// The server's process id, to read its memory and CPU from /proc.
+        #[arg(long)]
+        pid: Option<u32>,
+        /// Also write the result to this file as JSON, for `report`.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Turn `--json` results into report.md (one table) and report.svg (a chart).
+    Report {
+        /// Result files written by `load --json` and `fanout --json`.
+        files: Vec<PathBuf>,
+        /// Where to write report.md and report.svg.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    match Cli::parse().command {
+        Command::Listen {
+            url,
+            raw,
+            last_event_id,
+        } => listen::run(&url, raw, last_event_id).await,
+        Command::Load {
+            url,
+            clients,
+            secs,
+            connects_in_flight,
+            pid,
+            json,
+        } => {
+            let result = load::run(&url, clients, secs, connects_in_flight, pid).await?;
+            finish(Outcome::Load(result), json)
+        }
+        Command::Fanout {
+            base,
+            clients,
+            rate,
+            secs,
+            connects_in_flight,
+            pid,
+            json,
+        } => {
+            let result = fanout::run(&base, clients, rate, secs, connects_in_flight, pid).await?;
+            finish(Outcome::Fanout(result), json)
+        }
+        Command::Report { files, out } => {
+            let mut outcomes = Vec::new();
+            for file in &files {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| format!("{}: {e}", file.display()))?;
+                outcomes.push(
+                    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?,
+                );
+            }
+            print!("{}", report::write(&outcomes, &out)?);
+            Ok(())
+        }
+    }
+}
+
+/// Prints a result as pretty JSON, and writes it to `json` when asked.
+fn finish(outcome: Outcome, json: Option<PathBuf>) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(&outcome)?;
+    println!("{text}");
+    if let Some(path) = json {
+        std::fs::write(&path, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! What `load` and `fanout` share: many subscribers opened with a bounded number of connects in
+//! flight (so the server's listen backlog is not the thing measured), counted as they succeed
+//! or fail, with a progress bar on the terminal.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, sleep};
+
+/// How many subscribers are connected, how many failed, and what they received.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Subscribers whose stream is open.
+    pub connected: AtomicU64,
+    /// Subscribers that could not connect, got another status than 200, or no first event.
+    pub failed: AtomicU64,
+    /// Streams the server ended while the run went on.
+    pub dropped: AtomicU64,
+    /// Events received, all subscribers together.
+    pub events: AtomicU64,
+}
+
+impl Counters {
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    /// Adds one to a counter.
+    pub fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Connects at most this many subscribers at a time unless told otherwise.
+pub const CONNECTS_IN_FLIGHT: usize = 200;
+
+/// The permits that bound connects in flight; a subscriber holds one until it is connected.
+pub fn connect_permits(in_flight: usize) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(in_flight.max(1)))
+}
+
+/// A bar on stderr (hidden when stderr is not a terminal, as in `scripts/compare.sh` logs).
+pub fn bar(len: u64, message: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new(len).with_message(message);
+    let style = ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({elapsed})")
+        .expect("a valid template")
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
+
+/// Waits until every one of `clients` subscribers has connected or failed, at most `limit`.
+pub async fn wait_until_all_settled(counters: &Counters, clients: u64, limit: Duration) {
+    let bar = bar(clients, "connecting");
+    let deadline = Instant::now() + limit;
+    loop {
+        let settled = Counters::get(&counters.connected) + Counters::get(&counters.failed);
+        bar.set_position(settled);
+        if settled >= clients || Instant::now() > deadline {
+            break;
+        }
+        sleep(Duration::from_millis(100)).await;
+    }
+    bar.finish_and_clear();
+}
+
+/// Sleeps `secs` seconds with a bar counting them.
+pub async fn hold(secs: u64, message: &'static str) {
+    let bar = bar(secs, message);
+    for _ in 0..secs {
+        sleep(Duration::from_secs(1)).await;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+}

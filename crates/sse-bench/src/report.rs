@@ -1,0 +1,256 @@
+//! `sse-bench report FILES --out DIR`: the results of `load --json` and `fanout --json` runs as
+//! one Markdown table (frameworks as columns, with the speed goals) and an SVG chart.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use plotters::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::client::Error;
+use crate::fanout::FanoutResult;
+use crate::load::LoadResult;
+
+/// One run's result, as written by `--json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "workload", rename_all = "lowercase")]
+pub enum Outcome {
+    /// From `sse-bench load`.
+    Load(LoadResult),
+    /// From `sse-bench fanout`.
+    Fanout(FanoutResult),
+}
+
+/// The speed goals (issue 6), each for every server.
+const FIRST_EVENT_P99_MS: f64 = 100.0;
+const RSS_KIB_PER_CONN: f64 = 10.0;
+const CPU_PERCENT: f64 = 8.0;
+const FANOUT_P99_MS: f64 = 100.0;
+
+/// The columns: the three servers in the project's order, then any other.
+fn columns(outcomes: &[Outcome]) -> Vec<String> {
+    let mut names: Vec<String> = ["axum", "actix", "warp"].map(String::from).to_vec();
+    for outcome in outcomes {
+        let name = match outcome {
+            Outcome::Load(r) => &r.server,
+            Outcome::Fanout(r) => &r.server,
+        };
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names.retain(|name| {
+        outcomes.iter().any(|o| match o {
+            Outcome::Load(r) => &r.server == name,
+            Outcome::Fanout(r) => &r.server == name,
+        })
+    });
+    names
+}
+
+fn mark(met: bool) -> &'static str {
+    if met { " ✓" } else { " ✗" }
+}
+
+/// Writes `report.md` and `report.svg` into `out` and returns the Markdown.
+pub fn write(outcomes: &[Outcome], out: &Path) -> Result<String, Error> {
+    let names = columns(outcomes);
+    let load = |name: &str| {
+        outcomes.iter().find_map(|o| match o {
+            Outcome::Load(r) if r.server == name => Some(r),
+            _ => None,
+        })
+    };
+    let fanout = |name: &str| {
+        outcomes.iter().find_map(|o| match o {
+            Outcome::Fanout(r) if r.server == name => Some(r),
+            _ => None,
+        })
+    };
+    let mut md = String::new();
+    let header: Vec<&str> = names.iter().map(String::as_str).collect();
+    writeln!(md, "| | goal | {} |", header.join(" | "))?;
+    writeln!(md, "|---|---|{}", "---|".repeat(names.len()))?;
+    let mut row = |label: String, goal: &str, cell: &dyn Fn(&str) -> String| {
+        let cells: Vec<String> = names.iter().map(|n| cell(n)).collect();
+        writeln!(md, "| {label} | {goal} | {} |", cells.join(" | "))
+    };
+    let na = || "–".to_owned();
+    if let Some(any) = names.iter().find_map(|n| load(n)) {
+        let title = format!(
+            "**load**: `GET /events`, {} subscribers, 1 event/s, {} s",
+            any.clients, any.secs
+        );
+        row(title, "", &|_| String::new())?;
+        row("connected / failed".into(), "all / 0", &|n| {
+            load(n).map_or_else(na, |r| {
+                let met = r.failed == 0 && r.connected == r.clients;
+                format!("{} / {}{}", r.connected, r.failed, mark(met))
+            })
+        })?;
+        row(
+            "first event p50 / p99 / max (ms)".into(),
+            "p99 ≤ 100",
+            &|n| {
+                load(n).map_or_else(na, |r| {
+                    let p = r.first_event_ms;
+                    let met = p.p99 <= FIRST_EVENT_P99_MS;
+                    format!("{:.1} / {:.1} / {:.1}{}", p.p50, p.p99, p.max, mark(met))
+                })
+            },
+        )?;
+        row("events/s, id gaps".into(), "", &|n| {
+            load(n).map_or_else(na, |r| format!("{:.0}, {}", r.events_per_sec, r.gaps))
+        })?;
+        row("server RSS per connection (KiB)".into(), "≤ 10", &|n| {
+            load(n)
+                .and_then(|r| r.rss_kib_per_conn)
+                .map_or_else(na, |kib| {
+                    format!("{kib:.1}{}", mark(kib <= RSS_KIB_PER_CONN))
+                })
+        })?;
+        row(
+            "server CPU, steady state (% of a core)".into(),
+            "≤ 8",
+            &|n| {
+                load(n)
+                    .and_then(|r| r.cpu_percent)
+                    .map_or_else(na, |cpu| format!("{cpu:.1}{}", mark(cpu <= CPU_PERCENT)))
+            },
+        )?;
+    }
+    if let Some(any) = names.iter().find_map(|n| fanout(n)) {
+        let title = format!(
+            "**fan-out**: `GET /events/chat`, {} subscribers, {} messages/s, {} s",
+            any.clients, any.rate, any.secs
+        );
+        row(title, "", &|_| String::new())?;
+        row("connected / failed".into(), "all / 0", &|n| {
+            fanout(n).map_or_else(na, |r| {
+                let met = r.failed == 0 && r.connected == r.clients;
+                format!("{} / {}{}", r.connected, r.failed, mark(met))
+            })
+        })?;
+        row("messages published".into(), "", &|n| {
+            fanout(n).map_or_else(na, |r| {
+                format!("{} ({} errors)", r.published, r.publish_errors)
+            })
+        })?;
+        row(
+            "publish to receive p50 / p99 / max (ms)".into(),
+            "p99 ≤ 100",
+            &|n| {
+                fanout(n).map_or_else(na, |r| {
+                    let p = r.latency_ms;
+                    let met = p.p99 <= FANOUT_P99_MS;
+                    format!("{:.1} / {:.1} / {:.1}{}", p.p50, p.p99, p.max, mark(met))
+                })
+            },
+        )?;
+        row("deliveries lost, lagged".into(), "0", &|n| {
+            fanout(n).map_or_else(na, |r| {
+                format!("{}, {}{}", r.lost, r.lagged, mark(r.lost == 0))
+            })
+        })?;
+        row("server RSS per subscriber (KiB)".into(), "", &|n| {
+            fanout(n)
+                .and_then(|r| r.rss_kib_per_conn)
+                .map_or_else(na, |kib| format!("{kib:.1}"))
+        })?;
+        row(
+            "server CPU while publishing (% of a core)".into(),
+            "",
+            &|n| {
+                fanout(n)
+                    .and_then(|r| r.cpu_percent)
+                    .map_or_else(na, |cpu| format!("{cpu:.1}"))
+            },
+        )?;
+    }
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("report.md"), &md)?;
+
+    let panels: [(&str, f64, Vec<f64>); 4] = [
+        (
+            "first event p99 (ms)",
+            FIRST_EVENT_P99_MS,
+            names
+                .iter()
+                .map(|n| load(n).map_or(0.0, |r| r.first_event_ms.p99))
+                .collect(),
+        ),
+        (
+            "RSS per connection (KiB)",
+            RSS_KIB_PER_CONN,
+            names
+                .iter()
+                .map(|n| load(n).and_then(|r| r.rss_kib_per_conn).unwrap_or(0.0))
+                .collect(),
+        ),
+        (
+            "CPU, steady state (%)",
+            CPU_PERCENT,
+            names
+                .iter()
+                .map(|n| load(n).and_then(|r| r.cpu_percent).unwrap_or(0.0))
+                .collect(),
+        ),
+        (
+            "fan-out p99 (ms)",
+            FANOUT_P99_MS,
+            names
+                .iter()
+                .map(|n| fanout(n).map_or(0.0, |r| r.latency_ms.p99))
+                .collect(),
+        ),
+    ];
+    chart(&out.join("report.svg"), &names, &panels)?;
+    Ok(md)
+}
+
+/// Four small bar charts side by side, one bar per server, the goal as a red line.
+fn chart(path: &Path, names: &[String], panels: &[(&str, f64, Vec<f64>)]) -> Result<(), Error> {
+    let root = SVGBackend::new(path, (1000, 300)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let colors = [
+        RGBColor(0x1f, 0x77, 0xb4),
+        RGBColor(0xff, 0x7f, 0x0e),
+        RGBColor(0x2c, 0xa0, 0x2c),
+    ];
+    for (area, (title, goal, values)) in root.split_evenly((1, panels.len())).iter().zip(panels) {
+        let top = values.iter().copied().fold(*goal, f64::max) * 1.2;
+        let mut chart = ChartBuilder::on(area)
+            .caption(*title, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(24)
+            .y_label_area_size(40)
+            .build_cartesian_2d((0..names.len() as u32).into_segmented(), 0.0..top)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_label_formatter(&|x| match x {
+                SegmentValue::Exact(i) | SegmentValue::CenterOf(i) => {
+                    names.get(*i as usize).cloned().unwrap_or_default()
+                }
+                SegmentValue::Last => String::new(),
+            })
+            .draw()?;
+        chart.draw_series(values.iter().enumerate().map(|(i, &value)| {
+            let i = i as u32;
+            let color = colors[i as usize % colors.len()];
+            let mut bar = Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), 0.0),
+                    (SegmentValue::Exact(i + 1), value),
+                ],
+                color.filled(),
+            );
+            bar.set_margin(0, 0, 12, 12);
+            bar
+        }))?;
+        let goal_line = [(SegmentValue::Exact(0), *goal), (SegmentValue::Last, *goal)];
+        chart.draw_series([PathElement::new(goal_line, RED.stroke_width(2))])?;
+    }
+    root.present()?;
+    Ok(())
+}

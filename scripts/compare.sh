@@ -1,0 +1,69 @@
+#!/bin/sh
+# The side-by-side benchmark: builds the servers and sse-bench once (release), then runs the
+# same two workloads against axum, actix and warp in turn, each on a fresh server process:
+#   load:   N subscribers on GET /events at 1 event/s (default 10000 for 15 s)
+#   fanout: N subscribers on GET /events/chat, one publisher at R messages/s (10000, 10/s, 15 s)
+# and writes target/compare/report.md (one table) and target/compare/report.svg (a chart).
+#
+#   scripts/compare.sh                      the README's numbers (about 3 minutes after the build)
+#   scripts/compare.sh --clients 1000 --secs 5      a quick run
+#   scripts/compare.sh --servers axum       one server only
+set -eu
+cd "$(dirname "$0")/.."
+
+clients=10000 secs=15 rate=10 servers="axum actix warp"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --clients) clients=$2; shift 2 ;;
+        --secs) secs=$2; shift 2 ;;
+        --rate) rate=$2; shift 2 ;;
+        --servers) servers=$2; shift 2 ;;
+        *) echo "usage: $0 [--clients N] [--secs S] [--rate R] [--servers 'axum actix warp']" >&2; exit 2 ;;
+    esac
+done
+
+echo "==> cargo build --release -p server-axum -p server-actix -p server-warp -p sse-bench"
+cargo build --release -p server-axum -p server-actix -p server-warp -p sse-bench
+out=target/compare
+mkdir -p "$out"
+rm -f "$out"/*.json
+bench=target/release/sse-bench
+
+# Starts a server on a free port; sets $pid and $port.
+start() {
+    log="$out/$1.log"
+    "target/release/server-$1" --port 0 >"$log" 2>&1 &
+    pid=$!
+    port=""
+    tries=0
+    while [ -z "$port" ]; do
+        tries=$((tries + 1))
+        [ "$tries" -le 100 ] || { echo "server-$1 did not start; see $log" >&2; exit 1; }
+        sleep 0.1
+        port=$(sed -n '1s|^listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$log")
+    done
+}
+
+stop() {
+    kill -TERM "$pid"
+    wait "$pid" || true
+}
+
+for server in $servers; do
+    echo "==> $server: load, $clients subscribers on /events for $secs s"
+    start "$server"
+    "$bench" load "http://127.0.0.1:$port/events" --clients "$clients" --secs "$secs" \
+        --pid "$pid" --json "$out/load-$server.json" >/dev/null
+    stop
+    # The client's closed connections linger in TIME_WAIT; a few seconds keep runs apart.
+    sleep 2
+    echo "==> $server: fanout, $clients chat subscribers, $rate messages/s for $secs s"
+    start "$server"
+    "$bench" fanout "http://127.0.0.1:$port" --clients "$clients" --rate "$rate" --secs "$secs" \
+        --pid "$pid" --json "$out/fanout-$server.json" >/dev/null
+    stop
+    sleep 2
+done
+
+echo "==> $out/report.md and $out/report.svg"
+"$bench" report "$out"/*.json --out "$out"
