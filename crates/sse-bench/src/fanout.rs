@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Error, Target};
 use crate::ramp::{self, Counters};
-use crate::stats::{Percentiles, ProcSample};
+use crate::stats::{self, Percentiles, ProcSample};
 
 /// What `fanout` measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,16 +72,12 @@ pub async fn run(
     let stream = base.with_path("/events/chat?history=0");
     let counters = Arc::new(Counters::default());
     let stop = CancellationToken::new();
-    let permits = ramp::connect_permits(in_flight);
-    let mut subscribers = JoinSet::new();
-    for _ in 0..clients {
-        let (stream, counters, stop) = (stream.clone(), counters.clone(), stop.clone());
-        let permits = permits.clone();
-        subscribers.spawn(async move {
-            let permit = permits.acquire_owned().await.expect("never closed");
+    let subscribers = {
+        let (counters, stop) = (counters.clone(), stop.clone());
+        ramp::spawn_subscribers(clients, in_flight, move |permit| async move {
             subscriber(&stream, &counters, &stop, permit).await
-        });
-    }
+        })
+    };
     ramp::wait_until_all_settled(&counters, clients, Duration::from_secs(120)).await;
     let connected = Counters::get(&counters.connected);
 
@@ -100,6 +95,7 @@ pub async fn run(
     let mut received = 0;
     let mut lagged = 0;
     let mut latencies = Vec::new();
+    let mut subscribers = subscribers;
     while let Some(outcome) = subscribers.join_next().await {
         if let Ok(Some(seen)) = outcome {
             received += seen.received;
@@ -107,13 +103,7 @@ pub async fn run(
             latencies.extend(seen.latencies);
         }
     }
-    let (rss_kib_per_conn, cpu_percent) = match (before, start, end) {
-        (Some(before), Some(start), Some(end)) => (
-            Some(end.rss_kib.saturating_sub(before.rss_kib) as f64 / connected.max(1) as f64),
-            Some(end.cpu_percent_since(&start)),
-        ),
-        _ => (None, None),
-    };
+    let (rss_kib_per_conn, cpu_percent) = stats::server_cost(before, start, end, connected);
     Ok(FanoutResult {
         server,
         clients,

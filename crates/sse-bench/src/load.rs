@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Error, Target};
 use crate::ramp::{self, Counters};
-use crate::stats::{Percentiles, ProcSample};
+use crate::stats::{self, Percentiles, ProcSample};
 
 /// What `load` measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,16 +54,12 @@ pub async fn run(
     let before = pid.map(ProcSample::read).transpose()?;
     let counters = Arc::new(Counters::default());
     let stop = CancellationToken::new();
-    let permits = ramp::connect_permits(in_flight);
-    let mut subscribers = JoinSet::new();
-    for _ in 0..clients {
-        let (target, counters, stop) = (target.clone(), counters.clone(), stop.clone());
-        let permits = permits.clone();
-        subscribers.spawn(async move {
-            let permit = permits.acquire_owned().await.expect("never closed");
+    let subscribers = {
+        let (counters, stop) = (counters.clone(), stop.clone());
+        ramp::spawn_subscribers(clients, in_flight, move |permit| async move {
             subscriber(&target, &counters, &stop, permit).await
-        });
-    }
+        })
+    };
     ramp::wait_until_all_settled(&counters, clients, Duration::from_secs(120)).await;
 
     let start = pid.map(ProcSample::read).transpose()?;
@@ -78,6 +73,7 @@ pub async fn run(
 
     let mut first_events = Vec::new();
     let mut gaps = 0;
+    let mut subscribers = subscribers;
     while let Some(outcome) = subscribers.join_next().await {
         if let Ok(Some((first_event, subscriber_gaps))) = outcome {
             first_events.push(first_event);
@@ -85,13 +81,7 @@ pub async fn run(
         }
     }
     let connected = Counters::get(&counters.connected);
-    let (rss_kib_per_conn, cpu_percent) = match (before, start, end) {
-        (Some(before), Some(start), Some(end)) => (
-            Some(end.rss_kib.saturating_sub(before.rss_kib) as f64 / connected.max(1) as f64),
-            Some(end.cpu_percent_since(&start)),
-        ),
-        _ => (None, None),
-    };
+    let (rss_kib_per_conn, cpu_percent) = stats::server_cost(before, start, end, connected);
     Ok(LoadResult {
         server,
         clients,

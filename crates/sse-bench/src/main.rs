@@ -16,7 +16,7 @@ mod stats;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::client::Error;
 use crate::report::Outcome;
@@ -47,44 +47,18 @@ enum Command {
     Load {
         /// The stream, e.g. http://127.0.0.1:3000/events
         url: String,
-        /// Subscribers.
-        #[arg(short, long, default_value_t = 1000)]
-        clients: u64,
-        /// Seconds of steady state to measure, once all are connected.
-        #[arg(short = 'd', long, default_value_t = 15)]
-        secs: u64,
-        /// Connects in flight at once.
-        #[arg(long, default_value_t = ramp::CONNECTS_IN_FLIGHT)]
-        connects_in_flight: usize,
-        /// The server's process id, to read its memory and CPU from /proc.
-        #[arg(long)]
-        pid: Option<u32>,
-        /// Also write the result to this file as JSON, for `report`.
-        #[arg(long)]
-        json: Option<PathBuf>,
+        #[command(flatten)]
+        run: Run,
     },
     /// N chat subscribers and a publisher at R messages/s: delivery latency and losses.
     Fanout {
         /// The server, e.g. http://127.0.0.1:3000
         base: String,
-        /// Subscribers.
-        #[arg(short, long, default_value_t = 1000)]
-        clients: u64,
         /// Messages per second.
         #[arg(long, default_value_t = 10)]
         rate: u64,
-        /// Seconds of publishing.
-        #[arg(short = 'd', long, default_value_t = 15)]
-        secs: u64,
-        /// Connects in flight at once.
-        #[arg(long, default_value_t = ramp::CONNECTS_IN_FLIGHT)]
-        connects_in_flight: usize,
-        /// The server's process id, to read its memory and CPU from /proc.
-        #[arg(long)]
-        pid: Option<u32>,
-        /// Also write the result to this file as JSON, for `report`.
-        #[arg(long)]
-        json: Option<PathBuf>,
+        #[command(flatten)]
+        run: Run,
     },
     /// Turn `--json` results into report.md (one table) and report.svg (a chart).
     Report {
@@ -96,6 +70,26 @@ enum Command {
     },
 }
 
+/// What `load` and `fanout` share.
+#[derive(Debug, Args)]
+struct Run {
+    /// Subscribers.
+    #[arg(short, long, default_value_t = 1000)]
+    clients: u64,
+    /// Seconds to measure: of steady state (load), of publishing (fanout).
+    #[arg(short = 'd', long, default_value_t = 15)]
+    secs: u64,
+    /// Connects in flight at once.
+    #[arg(long, default_value_t = ramp::CONNECTS_IN_FLIGHT)]
+    connects_in_flight: usize,
+    /// The server's process id, to read its memory and CPU from /proc.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Also write the result to this file as JSON, for `report`.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     match Cli::parse().command {
@@ -104,28 +98,14 @@ async fn main() -> Result<(), Error> {
             raw,
             last_event_id,
         } => listen::run(&url, raw, last_event_id).await,
-        Command::Load {
-            url,
-            clients,
-            secs,
-            connects_in_flight,
-            pid,
-            json,
-        } => {
-            let result = load::run(&url, clients, secs, connects_in_flight, pid).await?;
-            finish(Outcome::Load(result), json)
+        Command::Load { url, run } => {
+            let result = load::run(&url, run.clients, run.secs, run.connects_in_flight, run.pid);
+            finish(Outcome::Load(result.await?), run.json)
         }
-        Command::Fanout {
-            base,
-            clients,
-            rate,
-            secs,
-            connects_in_flight,
-            pid,
-            json,
-        } => {
-            let result = fanout::run(&base, clients, rate, secs, connects_in_flight, pid).await?;
-            finish(Outcome::Fanout(result), json)
+        Command::Fanout { base, rate, run } => {
+            let (clients, secs, in_flight) = (run.clients, run.secs, run.connects_in_flight);
+            let result = fanout::run(&base, clients, rate, secs, in_flight, run.pid);
+            finish(Outcome::Fanout(result.await?), run.json)
         }
         Command::Report { files, out } => {
             let mut outcomes = Vec::new();

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep};
 
 /// How many subscribers are connected, how many failed, and what they received.
@@ -38,9 +39,24 @@ impl Counters {
 /// Connects at most this many subscribers at a time unless told otherwise.
 pub const CONNECTS_IN_FLIGHT: usize = 200;
 
-/// The permits that bound connects in flight; a subscriber holds one until it is connected.
-pub fn connect_permits(in_flight: usize) -> Arc<Semaphore> {
-    Arc::new(Semaphore::new(in_flight.max(1)))
+/// Starts `clients` subscribers, at most `in_flight` of them connecting at once: each starts
+/// holding a permit, and drops it once connected so that the next may start.
+pub fn spawn_subscribers<F, Fut, T>(clients: u64, in_flight: usize, subscriber: F) -> JoinSet<T>
+where
+    F: FnOnce(OwnedSemaphorePermit) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = T> + Send,
+    T: Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(in_flight.max(1)));
+    let mut subscribers = JoinSet::new();
+    for _ in 0..clients {
+        let (permits, subscriber) = (permits.clone(), subscriber.clone());
+        subscribers.spawn(async move {
+            let permit = permits.acquire_owned().await.expect("never closed");
+            subscriber(permit).await
+        });
+    }
+    subscribers
 }
 
 /// A bar on stderr (hidden when stderr is not a terminal, as in `scripts/compare.sh` logs).

@@ -83,6 +83,23 @@ impl ProcSample {
     }
 }
 
+/// The server's memory per connection (KiB) and CPU (% of a core) over a run: memory from
+/// before the first connection to the end, CPU from `start` to `end`. `None` without `--pid`.
+pub fn server_cost(
+    before: Option<ProcSample>,
+    start: Option<ProcSample>,
+    end: Option<ProcSample>,
+    connections: u64,
+) -> (Option<f64>, Option<f64>) {
+    match (before, start, end) {
+        (Some(before), Some(start), Some(end)) => (
+            Some(end.rss_kib.saturating_sub(before.rss_kib) as f64 / connections.max(1) as f64),
+            Some(end.cpu_percent_since(&start)),
+        ),
+        _ => (None, None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
