@@ -27,24 +27,31 @@ const RSS_KIB_PER_CONN: f64 = 10.0;
 const CPU_PERCENT: f64 = 8.0;
 const FANOUT_P99_MS: f64 = 100.0;
 
-/// The columns: the three servers in the project's order, then any other.
-fn columns(outcomes: &[Outcome]) -> Vec<String> {
-    let mut names: Vec<String> = ["axum", "actix", "warp"].map(String::from).to_vec();
-    for outcome in outcomes {
-        let name = match outcome {
+impl Outcome {
+    /// The server that was measured, as its `/health` names it.
+    fn server(&self) -> &str {
+        match self {
             Outcome::Load(r) => &r.server,
             Outcome::Fanout(r) => &r.server,
-        };
-        if !names.contains(name) {
-            names.push(name.clone());
         }
     }
-    names.retain(|name| {
-        outcomes.iter().any(|o| match o {
-            Outcome::Load(r) => &r.server == name,
-            Outcome::Fanout(r) => &r.server == name,
-        })
-    });
+}
+
+/// The columns: the servers measured, axum, actix and warp first, in that order.
+fn columns(outcomes: &[Outcome]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for outcome in outcomes {
+        if !names.iter().any(|name| name == outcome.server()) {
+            names.push(outcome.server().to_owned());
+        }
+    }
+    let order = |name: &String| {
+        ["axum", "actix", "warp"]
+            .iter()
+            .position(|known| known == name)
+    };
+    // A stable sort: any other server keeps its place after the three.
+    names.sort_by_key(|name| order(name).unwrap_or(usize::MAX));
     names
 }
 

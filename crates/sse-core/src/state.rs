@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::chat::{self, ChatHeaders, ChatReply};
 use crate::event::Event;
@@ -117,22 +117,17 @@ impl AppState {
             Ok(request) => request,
             Err(bad) => return StreamAnswer::BadRequest(bad),
         };
-        let plan = streams::plan(&request);
-        if let Plan::NoContent = plan {
-            return StreamAnswer::NoContent;
-        }
-        let Some(slot) = self.take_slot(kind) else {
-            return StreamAnswer::Events(busy(self.options().max_streams));
-        };
-        let ended = self.shutdown().clone().cancelled_owned();
         let retry_ms = self.options().retry_ms;
-        match plan {
-            Plan::Stream(events) => StreamAnswer::Events(EventStream {
-                retry_ms,
-                events: Box::pin(events.take_until(ended)),
-                _slot: Some(slot),
+        match streams::plan(&request) {
+            Plan::NoContent => StreamAnswer::NoContent,
+            Plan::Stream(events) => self.counted(kind, |slot, ended| {
+                StreamAnswer::Events(EventStream {
+                    retry_ms,
+                    events: Box::pin(events.take_until(ended)),
+                    _slot: Some(slot),
+                })
             }),
-            Plan::Chat => {
+            Plan::Chat => self.counted(kind, |slot, ended| {
                 let hub = &self.inner.hub;
                 let messages = Box::pin(hub.subscribe(request.last_event_id, request.history));
                 let body = stream::iter([Event::retry(retry_ms).encode()])
@@ -142,8 +137,20 @@ impl AppState {
                     bytes: Box::pin(body),
                     _slot: Some(slot),
                 })
-            }
-            Plan::NoContent => StreamAnswer::NoContent, // answered above, before taking a slot
+            }),
+        }
+    }
+
+    /// Opens a stream with `open`, given a unit of the open-streams count and the shutdown
+    /// signal that ends it; past `--max-streams`, answers that the server is busy instead.
+    fn counted(
+        &self,
+        kind: StreamKind,
+        open: impl FnOnce(OpenSlot, WaitForCancellationFutureOwned) -> StreamAnswer,
+    ) -> StreamAnswer {
+        match self.take_slot(kind) {
+            Some(slot) => open(slot, self.shutdown().clone().cancelled_owned()),
+            None => StreamAnswer::Events(busy(self.options().max_streams)),
         }
     }
 
