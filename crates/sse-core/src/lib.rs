@@ -3,8 +3,9 @@
 //! counter streams, request parsing, options, shutdown, the open-streams count, and the embedded
 //! page. This crate never imports a web framework.
 //!
-//! Read it in this order: [`event`] (the wire format), [`streams`] (what is sent, when),
-//! [`request`] (query and `Last-Event-ID`), [`state`] (what a route does), then [`keep_alive`],
+//! Read it in this order: [`event`] (the wire format), [`streams`] (what is sent, when) and
+//! [`metronome`] (the timers that pace them), [`request`] (query and `Last-Event-ID`), [`state`]
+//! (what a route does), [`hub`] and [`chat`] (the chat), then [`keep_alive`],
 //! [`options`], [`net`], [`shutdown`], [`assets`] and [`logging`]. Test it with
 //! `cargo test -p sse-core`.
 
@@ -15,6 +16,7 @@ pub mod event;
 pub mod hub;
 pub mod keep_alive;
 pub mod logging;
+pub mod metronome;
 pub mod net;
 pub mod options;
 pub mod request;

@@ -19,6 +19,7 @@ use crate::chat::{self, ChatHeaders, ChatReply};
 use crate::event::Event;
 use crate::hub::Hub;
 use crate::keep_alive::KeepAlive;
+use crate::metronome::Metronome;
 use crate::options::{Framework, Options};
 use crate::request::{BadQuery, StreamKind, StreamRequest};
 use crate::streams::{self, Plan};
@@ -68,6 +69,7 @@ struct Inner {
     open_streams: AtomicUsize,
     started: Instant,
     hub: Arc<Hub>,
+    metronome: Arc<Metronome>,
 }
 
 impl AppState {
@@ -80,6 +82,7 @@ impl AppState {
                 open_streams: AtomicUsize::new(0),
                 started: Instant::now(),
                 hub: Arc::new(Hub::new(options.history)),
+                metronome: Metronome::new(),
                 options,
             }),
         }
@@ -118,7 +121,7 @@ impl AppState {
             Err(bad) => return StreamAnswer::BadRequest(bad),
         };
         let retry_ms = self.options().retry_ms;
-        match streams::plan(&request) {
+        match streams::plan(&request, &self.inner.metronome) {
             Plan::NoContent => StreamAnswer::NoContent,
             Plan::Stream(events) => self.counted(kind, |slot, ended| {
                 StreamAnswer::Events(EventStream {
