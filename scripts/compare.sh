@@ -1,24 +1,25 @@
 #!/bin/sh
 # The side-by-side benchmark: builds the servers and sse-bench once (release), then runs the
-# same two workloads against axum, actix and warp in turn, each on a fresh server process:
+# same two workloads against axum, actix, warp and the floor in turn, each on a fresh server
+# process (the floor, `sse-bench floor`, is no framework at all: what the writes alone cost):
 #   load:   N subscribers on GET /events at 1 event/s (default 10000 for 15 s)
 #   fanout: N subscribers on GET /events/chat, one publisher at R messages/s (10000, 10/s, 15 s)
 # and writes target/compare/report.md (one table) and target/compare/report.svg (a chart).
 #
 #   scripts/compare.sh                      the README's numbers (about 3 minutes after the build)
 #   scripts/compare.sh --clients 1000 --secs 5      a quick run
-#   scripts/compare.sh --servers axum       one server only
+#   scripts/compare.sh --servers axum       one server only (or 'axum floor', ...)
 set -eu
 cd "$(dirname "$0")/.."
 
-clients=10000 secs=15 rate=10 servers="axum actix warp"
+clients=10000 secs=15 rate=10 servers="axum actix warp floor"
 while [ $# -gt 0 ]; do
     case "$1" in
         --clients) clients=$2; shift 2 ;;
         --secs) secs=$2; shift 2 ;;
         --rate) rate=$2; shift 2 ;;
         --servers) servers=$2; shift 2 ;;
-        *) echo "usage: $0 [--clients N] [--secs S] [--rate R] [--servers 'axum actix warp']" >&2; exit 2 ;;
+        *) echo "usage: $0 [--clients N] [--secs S] [--rate R] [--servers 'axum actix warp floor']" >&2; exit 2 ;;
     esac
 done
 
@@ -32,7 +33,10 @@ bench=target/release/sse-bench
 # Starts a server on a free port; sets $pid and $port.
 start() {
     log="$out/$1.log"
-    "target/release/server-$1" --port 0 >"$log" 2>&1 &
+    case "$1" in
+        floor) "$bench" floor --port 0 >"$log" 2>&1 & ;;
+        *) "target/release/server-$1" --port 0 >"$log" 2>&1 & ;;
+    esac
     pid=$!
     port=""
     tries=0
@@ -46,7 +50,7 @@ start() {
 
 stop() {
     kill -TERM "$pid"
-    wait "$pid" || true
+    { wait "$pid" || true; } 2>/dev/null
 }
 
 for server in $servers; do

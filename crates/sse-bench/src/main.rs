@@ -8,6 +8,7 @@
 
 mod client;
 mod fanout;
+mod floor;
 mod listen;
 mod load;
 mod ramp;
@@ -60,6 +61,13 @@ enum Command {
         #[command(flatten)]
         run: Run,
     },
+    /// The least a server can do for `load` and `fanout` (plain threads, one write per event,
+    /// no framework): a yardstick for the frameworks' numbers. Runs until killed.
+    Floor {
+        /// The port on 127.0.0.1; 0 picks a free one.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
     /// Turn `--json` results into report.md (one table) and report.svg (a chart).
     Report {
         /// Result files written by `load --json` and `fanout --json`.
@@ -107,6 +115,7 @@ async fn main() -> Result<(), Error> {
             let result = fanout::run(&base, clients, rate, secs, in_flight, run.pid);
             finish(Outcome::Fanout(result.await?), run.json)
         }
+        Command::Floor { port } => floor::run(port),
         Command::Report { files, out } => {
             let mut outcomes = Vec::new();
             for file in &files {
