@@ -50,8 +50,8 @@ pub async fn serve(
 ) -> io::Result<()> {
     let state = AppState::new(FRAMEWORK, options, shutdown.clone());
     // `into_make_service` shares one router between connections. Passing the `Router` itself
-    // makes axum rebuild its route table for every connection: about 7 KiB more per open
-    // stream, measured with `scripts/compare.sh` (10,000 streams: 25.9 KiB each, now 18.5).
+    // makes axum rebuild its route table for every connection: 6 to 7 KiB more per open
+    // stream, measured with `scripts/compare.sh` (10,000 streams: 25.9 KiB each, now 19.4).
     axum::serve(listener, app(state).into_make_service())
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
