@@ -1,5 +1,5 @@
 //! The contract suite, written once and run against every server's real binary over real
-//! sockets: each case in [`cases`] and [`chat`] starts the server on `127.0.0.1:0` as a child process, talks
+//! sockets: each case in [`cases`], [`chat`] and [`operations`] starts the server on `127.0.0.1:0` as a child process, talks
 //! HTTP to it, and reads its streams with `eventsource-stream`, an SSE parser this project did
 //! not write.
 //!
@@ -15,6 +15,7 @@
 pub mod cases;
 pub mod chat;
 pub mod client;
+pub mod operations;
 
 pub use client::{Server, Target};
 
@@ -52,6 +53,8 @@ macro_rules! contract_suite {
             chat::chat_history_parameter_sets_how_many_past_messages_come_first,
             chat::chat_idle_stream_gets_keep_alive_comments,
             chat::chat_slow_subscriber_leaves_memory_bounded_and_gets_lagged,
+            operations::metrics_count_streams_events_and_chat,
+            operations::hundreds_of_vanished_clients_are_released_within_5s,
         );
     };
     (@cases $framework:ident, $binary:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -16,6 +16,7 @@ use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::STREAM_HEADERS;
 use sse_core::{
     AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, assets, cors,
+    metrics,
 };
 use tokio::net::TcpListener;
 
@@ -40,7 +41,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .post(post_chat)
                 .route(web::method(Method::OPTIONS).to(chat_preflight)),
         )
-        .service(web::resource("/health").get(health));
+        .service(web::resource("/health").get(health))
+        .service(web::resource("/metrics").get(metrics));
 }
 
 /// Serves `listener` until `shutdown` is cancelled; open streams end at that moment, so the
@@ -60,6 +62,10 @@ pub async fn serve(
     // actix's own signal handling stops at once on SIGINT and waits 30 s on SIGTERM; the shared
     // token ends the streams first, so both signals stop the same quick, graceful way.
     .disable_signals()
+    // A client that closes its connection (a FIN) is gone: stop its stream now. actix allows
+    // half-closed connections by default, and would notice only at its next write, which on a
+    // quiet chat stream is the keep-alive 15 s later, past the contract's 5 s.
+    .h1_allow_half_closed(false)
     .listen(listener.into_std()?)?
     .run();
     let handle = server.handle();
@@ -196,6 +202,12 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(cors::ANYONE)
         .json(state.health())
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(metrics::CONTENT_TYPE)
+        .body(state.metrics())
 }
 
 async fn not_found() -> HttpResponse {

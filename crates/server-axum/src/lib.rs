@@ -19,6 +19,7 @@ use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::{KEEP_ALIVE_COMMENT, STREAM_HEADERS};
 use sse_core::{
     AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, assets, cors,
+    metrics,
 };
 use tokio::net::TcpListener;
 
@@ -37,6 +38,7 @@ pub fn app(state: AppState) -> Router {
         .route("/events/chat", stream_route(StreamKind::Chat))
         .route("/chat", post(post_chat).options(chat_preflight))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
         .with_state(state)
 }
@@ -166,6 +168,14 @@ fn asset_response(asset: assets::Asset) -> Response {
 
 async fn health(State(state): State<AppState>) -> Response {
     ([cors::ANYONE], Json(state.health())).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics(),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

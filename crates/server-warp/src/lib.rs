@@ -17,7 +17,7 @@ use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::STREAM_HEADERS;
 use sse_core::{
     AppState, CancellationToken, EncodedStream, Framework, Options, StreamAnswer, StreamKind,
-    assets, cors,
+    assets, cors, metrics,
 };
 use tokio::net::TcpListener;
 use warp::http::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue, ORIGIN};
@@ -54,6 +54,14 @@ pub fn routes(
             warp::reply::with_header(warp::reply::json(&state.health()), name, value)
                 .into_response()
         });
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .map(|state: AppState| {
+            let body =
+                warp::reply::with_header(state.metrics(), "content-type", metrics::CONTENT_TYPE);
+            body.into_response()
+        });
     let clock = warp::path!("events").and(stream_route(state.clone(), StreamKind::Clock));
     let paragraph =
         warp::path!("events" / "paragraph").and(stream_route(state.clone(), StreamKind::Paragraph));
@@ -68,6 +76,8 @@ pub fn routes(
         .or(static_file)
         .unify()
         .or(health)
+        .unify()
+        .or(metrics)
         .unify()
         .or(clock)
         .unify()

@@ -16,6 +16,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use futures_util::{Stream, stream};
+use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -60,6 +61,10 @@ pub struct Hub {
     /// The id of the newest message. Subscribers wait on it; its version counter means a message
     /// published between a subscriber's last read and its wait is never slept through.
     newest: watch::Sender<u64>,
+    /// Messages published, for `/metrics`.
+    published: Counter,
+    /// `lagged` notices sent, for `/metrics`.
+    lagged: Counter,
 }
 
 struct Log {
@@ -87,7 +92,15 @@ impl Hub {
                 capacity,
             }),
             newest: watch::Sender::new(0),
+            published: Counter::default(),
+            lagged: Counter::default(),
         }
+    }
+
+    /// The counters of messages published and of `lagged` notices sent, shared with the
+    /// server's [`Metrics`](crate::metrics::Metrics).
+    pub fn counters(&self) -> (Counter, Counter) {
+        (self.published.clone(), self.lagged.clone())
     }
 
     /// Adds a message and wakes every subscriber; returns its id (1, 2, 3, ...).
@@ -115,6 +128,7 @@ impl Hub {
         log.messages.push_back(encoded);
         drop(log);
         self.newest.send_replace(id);
+        self.published.inc();
         id
     }
 
@@ -200,6 +214,7 @@ impl Subscriber {
             let missed = log.first_id - (self.cursor + 1);
             let lagged = Event::data(format!(r#"{{"missed":{missed}}}"#)).with_event(LAGGED);
             self.ready.push_back(lagged.encode());
+            self.hub.lagged.inc();
             self.cursor = log.first_id - 1;
         }
         // In range: first_id - 1 <= cursor <= newest id, so 0 <= skip <= len.

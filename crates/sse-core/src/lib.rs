@@ -16,6 +16,7 @@ pub mod event;
 pub mod hub;
 pub mod keep_alive;
 pub mod logging;
+pub mod metrics;
 pub mod metronome;
 pub mod net;
 pub mod options;

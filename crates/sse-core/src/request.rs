@@ -22,7 +22,10 @@ pub enum StreamKind {
 }
 
 impl StreamKind {
-    /// The name used in logs and in `/health`.
+    /// Every stream, in the order of the routes.
+    pub const ALL: [Self; 4] = [Self::Clock, Self::Paragraph, Self::Counter, Self::Chat];
+
+    /// The name used in logs and in `/metrics`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Clock => "clock",

@@ -19,6 +19,7 @@ use crate::chat::{self, ChatHeaders, ChatReply};
 use crate::event::Event;
 use crate::hub::Hub;
 use crate::keep_alive::KeepAlive;
+use crate::metrics::Metrics;
 use crate::metronome::Metronome;
 use crate::options::{Framework, Options};
 use crate::request::{BadQuery, StreamKind, StreamRequest};
@@ -70,19 +71,23 @@ struct Inner {
     started: Instant,
     hub: Arc<Hub>,
     metronome: Arc<Metronome>,
+    metrics: Metrics,
 }
 
 impl AppState {
     /// State for `framework`'s server, whose streams all end when `shutdown` is cancelled.
     pub fn new(framework: Framework, options: Options, shutdown: CancellationToken) -> Self {
+        let hub = Arc::new(Hub::new(options.history));
+        let (published, lagged) = hub.counters();
         Self {
             inner: Arc::new(Inner {
                 framework,
                 shutdown,
                 open_streams: AtomicUsize::new(0),
                 started: Instant::now(),
-                hub: Arc::new(Hub::new(options.history)),
+                hub,
                 metronome: Metronome::new(),
+                metrics: Metrics::new(published, lagged),
                 options,
             }),
         }
@@ -121,18 +126,29 @@ impl AppState {
             Err(bad) => return StreamAnswer::BadRequest(bad),
         };
         let retry_ms = self.options().retry_ms;
+        // Counted as they are handed to the framework: `retry:` and keep-alives are not events.
+        let sent = self.inner.metrics.events_sent(kind);
         match streams::plan(&request, &self.inner.metronome) {
             Plan::NoContent => StreamAnswer::NoContent,
             Plan::Stream(events) => self.counted(kind, |slot, ended| {
                 StreamAnswer::Events(EventStream {
                     retry_ms,
-                    events: Box::pin(events.take_until(ended)),
+                    events: Box::pin(
+                        events
+                            .inspect(move |_| {
+                                sent.inc();
+                            })
+                            .take_until(ended),
+                    ),
                     _slot: Some(slot),
                 })
             }),
             Plan::Chat => self.counted(kind, |slot, ended| {
                 let hub = &self.inner.hub;
-                let messages = Box::pin(hub.subscribe(request.last_event_id, request.history));
+                let messages = hub.subscribe(request.last_event_id, request.history);
+                let messages = Box::pin(messages.inspect(move |_| {
+                    sent.inc();
+                }));
                 let body = stream::iter([Event::retry(retry_ms).encode()])
                     .chain(KeepAlive::new(messages, self.keep_alive()))
                     .take_until(ended);
@@ -175,14 +191,21 @@ impl AppState {
         // Increment first, then check: two requests racing for the last slot cannot both win.
         if open.fetch_add(1, Ordering::Relaxed) >= max {
             open.fetch_sub(1, Ordering::Relaxed);
+            self.inner.metrics.stream_refused();
             tracing::warn!(max, "stream refused: --max-streams reached");
             return None;
         }
+        self.inner.metrics.stream_opened(kind);
         tracing::debug!(stream = kind.name(), "stream opened");
         Some(OpenSlot {
             state: self.clone(),
             kind,
         })
+    }
+
+    /// The body of `GET /metrics`, whose `Content-Type` is [`crate::metrics::CONTENT_TYPE`].
+    pub fn metrics(&self) -> String {
+        self.inner.metrics.render()
     }
 
     /// The body of `GET /health`.
@@ -291,10 +314,9 @@ struct OpenSlot {
 
 impl Drop for OpenSlot {
     fn drop(&mut self) {
-        self.state
-            .inner
-            .open_streams
-            .fetch_sub(1, Ordering::Relaxed);
+        let inner = &self.state.inner;
+        inner.open_streams.fetch_sub(1, Ordering::Relaxed);
+        inner.metrics.stream_closed(self.kind);
         tracing::debug!(stream = self.kind.name(), "stream closed");
     }
 }

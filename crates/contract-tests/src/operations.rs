@@ -1,0 +1,178 @@
+//! The cases about running a server for real (issue 7): `/metrics`, clients that vanish by the
+//! hundred, and requests no browser would send.
+
+use std::time::{Duration, Instant};
+
+use hyper::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::client::{PATIENCE, Server, Target};
+
+/// The four stream routes, each with a query that makes it send at once and then stay open.
+const ROUTES: [(&str, &str); 4] = [
+    ("clock", "/events"),
+    ("paragraph", "/events/paragraph?interval_ms=60000"),
+    ("counter", "/events/counter"),
+    ("chat", "/events/chat"),
+];
+
+/// The value of one sample of `/metrics`, e.g. `sse_streams_open{stream="clock"}`; panics when
+/// the text has no such line.
+fn sample(metrics: &str, name: &str, fw: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("[{fw}] no sample {name} in /metrics:\n{metrics}"))
+}
+
+async fn metrics(server: &Server) -> String {
+    let fw = server.framework;
+    let response = server.get("/metrics").await;
+    assert_eq!(response.status(), StatusCode::OK, "[{fw}] GET /metrics");
+    let content_type = response.header("content-type").unwrap_or_default();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "[{fw}] /metrics content type {content_type:?}"
+    );
+    response.text().await
+}
+
+/// Polls `/metrics` until `name` reads `expected`, for at most `within`; returns the text.
+async fn wait_for_sample(server: &Server, name: &str, expected: u64, within: Duration) -> String {
+    let fw = server.framework;
+    let deadline = Instant::now() + within;
+    loop {
+        let text = metrics(server).await;
+        let value = sample(&text, name, fw);
+        if value == expected {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "[{fw}] {name} is {value}, not {expected}, after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `/metrics` lists every stream at 0 from the start, then counts what happens: streams opened
+/// and open, events sent, chat messages published.
+pub async fn metrics_count_streams_events_and_chat(target: Target) {
+    let server = Server::start(target, &[]).await;
+    let fw = target.framework;
+    let text = metrics(&server).await;
+    for (stream, _) in ROUTES {
+        let open = format!(r#"sse_streams_open{{stream="{stream}"}}"#);
+        assert_eq!(sample(&text, &open, fw), 0, "[{fw}] {open}");
+    }
+    assert!(text.ends_with("# EOF\n"), "[{fw}] {text}");
+
+    let mut clock = server.get("/events?interval_ms=100").await.events();
+    clock.take(3).await;
+    let mut chat = server.get("/events/chat").await.events();
+    let mut publisher = server.connect().await;
+    publisher.post_chat("ada", "one").await;
+    publisher.post_chat("ada", "two").await;
+    chat.take(2).await;
+
+    let text = metrics(&server).await;
+    let value = |name: &str| sample(&text, name, fw);
+    assert_eq!(value(r#"sse_streams_open{stream="clock"}"#), 1, "[{fw}]");
+    assert_eq!(value(r#"sse_streams_open{stream="chat"}"#), 1, "[{fw}]");
+    assert_eq!(
+        value(r#"sse_streams_opened_total{stream="clock"}"#),
+        1,
+        "[{fw}]"
+    );
+    assert_eq!(value(r#"sse_streams_open{stream="counter"}"#), 0, "[{fw}]");
+    assert!(
+        value(r#"sse_events_sent_total{stream="clock"}"#) >= 3,
+        "[{fw}] {text}"
+    );
+    assert_eq!(
+        value(r#"sse_events_sent_total{stream="chat"}"#),
+        2,
+        "[{fw}]"
+    );
+    assert_eq!(value("sse_chat_messages_published_total"), 2, "[{fw}]");
+
+    drop((clock, chat));
+    let name = r#"sse_streams_open{stream="clock"}"#;
+    wait_for_sample(&server, name, 0, PATIENCE).await;
+    let name = r#"sse_streams_open{stream="chat"}"#;
+    wait_for_sample(&server, name, 0, PATIENCE).await;
+}
+
+/// 400 clients, 100 on each stream, vanish at once: half of them abruptly (their socket closed
+/// with unread data, which resets the connection), half cleanly once they have read what was
+/// sent at once (a plain FIN, as a browser's closed tab sends, which a server that allows
+/// half-closed connections may not notice until it next writes). Within 5 seconds the server
+/// has released every stream, as `/metrics` and `/health` both show.
+pub async fn hundreds_of_vanished_clients_are_released_within_5s(target: Target) {
+    let server = Server::start(target, &[]).await;
+    let fw = target.framework;
+    let mut readers = Vec::new();
+    for (stream, path) in ROUTES {
+        for _ in 0..100 {
+            let mut socket = TcpStream::connect(server.addr).await.expect("connect");
+            let request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n");
+            socket.write_all(request.as_bytes()).await.expect("send");
+            // What each stream sends at once ends with its first event's data (chat: `retry:`).
+            let last = if stream == "chat" {
+                "retry: "
+            } else {
+                "data: "
+            };
+            readers.push(tokio::spawn(async move {
+                read_past(&mut socket, last, fw).await;
+                socket
+            }));
+        }
+    }
+    let mut sockets = Vec::new();
+    for reader in readers {
+        sockets.push(reader.await.expect("reader"));
+    }
+    for (stream, _) in ROUTES {
+        let open = format!(r#"sse_streams_open{{stream="{stream}"}}"#);
+        wait_for_sample(&server, &open, 100, PATIENCE).await;
+    }
+    let gone = Instant::now();
+    for (i, mut socket) in sockets.into_iter().enumerate() {
+        if i % 2 == 0 {
+            socket.shutdown().await.expect("FIN");
+        }
+        drop(socket);
+    }
+    for (stream, _) in ROUTES {
+        let open = format!(r#"sse_streams_open{{stream="{stream}"}}"#);
+        let left = PATIENCE.saturating_sub(gone.elapsed());
+        wait_for_sample(&server, &open, 0, left).await;
+    }
+    let health: serde_json::Value =
+        serde_json::from_str(&server.get("/health").await.text().await).expect("JSON");
+    assert_eq!(health["open_streams"], 0, "[{fw}] {health}");
+}
+
+/// Reads from `socket` until the end of the field that starts with `field` (its blank line).
+async fn read_past(socket: &mut TcpStream, field: &str, fw: &str) {
+    let mut seen = String::new();
+    let mut buffer = [0u8; 4096];
+    let done = |seen: &str| {
+        seen.find(field)
+            .is_some_and(|at| seen[at..].contains("\n\n"))
+    };
+    let read = async {
+        while !done(&seen) {
+            let n = socket.read(&mut buffer).await.unwrap_or(0);
+            assert!(n > 0, "[{fw}] the stream ended before {field:?}: {seen:?}");
+            seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    };
+    assert!(
+        tokio::time::timeout(PATIENCE, read).await.is_ok(),
+        "[{fw}] no {field:?} in time: {seen:?}"
+    );
+}

@@ -1,0 +1,169 @@
+//! `GET /metrics`: what the server is doing, in the OpenMetrics text format that Prometheus
+//! scrapes, written by `prometheus-client`. Recorded here, in the core, so the three servers
+//! report the same names with the same meaning:
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `sse_streams_open` | `stream` | streams open now |
+//! | `sse_streams_opened_total` | `stream` | streams opened since the start |
+//! | `sse_streams_refused_total` | | streams turned away by `--max-streams` |
+//! | `sse_events_sent_total` | `stream` | events handed to the framework to write (`retry:` and keep-alive comments not counted; chat's `lagged` notices are) |
+//! | `sse_chat_messages_published_total` | | messages accepted by `POST /chat` |
+//! | `sse_chat_lagged_total` | | `lagged` notices sent to chat subscribers that fell behind |
+//!
+//! `stream` is `clock`, `paragraph`, `counter` or `chat`; every pair is there from the start,
+//! at 0. Tested by `cargo test -p sse-core metrics`, and on each server by the contract suite.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::request::StreamKind;
+
+/// The `Content-Type` of `GET /metrics`.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The label of every per-stream metric: `stream="clock"` and so on.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StreamLabel {
+    stream: &'static str,
+}
+
+/// The server's metrics. Each handle is cheap to clone and shares its value.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    open: Family<StreamLabel, Gauge>,
+    opened: Family<StreamLabel, Counter>,
+    events: Family<StreamLabel, Counter>,
+    refused: Counter,
+}
+
+impl Metrics {
+    /// Registers every metric, including the chat hub's two counters.
+    pub fn new(published: Counter, lagged: Counter) -> Self {
+        let mut registry = Registry::default();
+        let open = Family::<StreamLabel, Gauge>::default();
+        let opened = Family::<StreamLabel, Counter>::default();
+        let events = Family::<StreamLabel, Counter>::default();
+        let refused = Counter::default();
+        // Created now, so that every stream is listed from the start, at 0.
+        for kind in StreamKind::ALL {
+            let label = label(kind);
+            drop(open.get_or_create(&label));
+            drop(opened.get_or_create(&label));
+            drop(events.get_or_create(&label));
+        }
+        registry.register("sse_streams_open", "Streams open now", open.clone());
+        registry.register("sse_streams_opened", "Streams opened", opened.clone());
+        let why = "Streams turned away by --max-streams";
+        registry.register("sse_streams_refused", why, refused.clone());
+        let what = "Events handed to the framework to write";
+        registry.register("sse_events_sent", what, events.clone());
+        let what = "Messages accepted by POST /chat";
+        registry.register("sse_chat_messages_published", what, published);
+        let what = "Lagged notices sent to chat subscribers that fell behind";
+        registry.register("sse_chat_lagged", what, lagged);
+        Self {
+            registry,
+            open,
+            opened,
+            events,
+            refused,
+        }
+    }
+
+    /// A stream of `kind` opened.
+    pub fn stream_opened(&self, kind: StreamKind) {
+        self.opened.get_or_create(&label(kind)).inc();
+        self.open.get_or_create(&label(kind)).inc();
+    }
+
+    /// A stream of `kind` closed (ended, or its client went away).
+    pub fn stream_closed(&self, kind: StreamKind) {
+        self.open.get_or_create(&label(kind)).dec();
+    }
+
+    /// A stream was turned away by `--max-streams`.
+    pub fn stream_refused(&self) {
+        self.refused.inc();
+    }
+
+    /// The counter of events sent on streams of `kind`, to increment once per event.
+    pub fn events_sent(&self, kind: StreamKind) -> Counter {
+        self.events.get_or_create(&label(kind)).clone()
+    }
+
+    /// The body of `GET /metrics`.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+fn label(kind: StreamKind) -> StreamLabel {
+    StreamLabel {
+        stream: kind.name(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value of the sample line that starts with `name` (labels included), if any.
+    fn sample(text: &str, name: &str) -> Option<f64> {
+        let line = text
+            .lines()
+            .find(|line| line.starts_with(&format!("{name} ")))?;
+        line.rsplit(' ').next()?.parse().ok()
+    }
+
+    #[test]
+    fn every_stream_is_listed_from_the_start_at_zero() {
+        let metrics = Metrics::new(Counter::default(), Counter::default());
+        let text = metrics.render();
+        for stream in ["clock", "paragraph", "counter", "chat"] {
+            for name in ["sse_streams_open", "sse_streams_opened_total"] {
+                let name = format!(r#"{name}{{stream="{stream}"}}"#);
+                assert_eq!(sample(&text, &name), Some(0.0), "{name} in:\n{text}");
+            }
+        }
+        assert_eq!(sample(&text, "sse_streams_refused_total"), Some(0.0));
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn opening_closing_and_sending_are_counted_per_stream() {
+        let (published, lagged) = (Counter::default(), Counter::default());
+        let metrics = Metrics::new(published.clone(), lagged.clone());
+        metrics.stream_opened(StreamKind::Clock);
+        metrics.stream_opened(StreamKind::Clock);
+        metrics.stream_closed(StreamKind::Clock);
+        metrics.stream_opened(StreamKind::Chat);
+        metrics.stream_refused();
+        metrics.events_sent(StreamKind::Clock).inc_by(3);
+        published.inc_by(2);
+        lagged.inc();
+        let text = metrics.render();
+        let value = |name: &str| sample(&text, name);
+        assert_eq!(value(r#"sse_streams_open{stream="clock"}"#), Some(1.0));
+        assert_eq!(
+            value(r#"sse_streams_opened_total{stream="clock"}"#),
+            Some(2.0)
+        );
+        assert_eq!(value(r#"sse_streams_open{stream="chat"}"#), Some(1.0));
+        assert_eq!(value(r#"sse_events_sent_total{stream="clock"}"#), Some(3.0));
+        assert_eq!(
+            value(r#"sse_events_sent_total{stream="counter"}"#),
+            Some(0.0)
+        );
+        assert_eq!(value("sse_streams_refused_total"), Some(1.0));
+        assert_eq!(value("sse_chat_messages_published_total"), Some(2.0));
+        assert_eq!(value("sse_chat_lagged_total"), Some(1.0));
+    }
+}
