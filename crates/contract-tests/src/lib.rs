@@ -55,6 +55,7 @@ macro_rules! contract_suite {
             chat::chat_slow_subscriber_leaves_memory_bounded_and_gets_lagged,
             operations::metrics_count_streams_events_and_chat,
             operations::hundreds_of_vanished_clients_are_released_within_5s,
+            operations::odd_headers_get_a_clean_answer_and_the_server_goes_on,
         );
     };
     (@cases $framework:ident, $binary:expr; $($module:ident :: $case:ident),* $(,)?) => {

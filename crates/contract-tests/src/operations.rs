@@ -176,3 +176,79 @@ async fn read_past(socket: &mut TcpStream, field: &str, fw: &str) {
         "[{fw}] no {field:?} in time: {seen:?}"
     );
 }
+
+/// Sends `request` as it is on a new connection; returns the status line's code, or 0 when the
+/// server closed the connection without an answer.
+async fn raw_status(server: &Server, request: &[u8]) -> u16 {
+    let fw = server.framework;
+    let mut socket = TcpStream::connect(server.addr).await.expect("connect");
+    // The server may answer, and close, before it has read the whole request.
+    let _ = socket.write_all(request).await;
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 1024];
+    let read = async {
+        while !head.windows(2).any(|w| w == b"\r\n") {
+            match socket.read(&mut buffer).await {
+                Ok(n) if n > 0 => head.extend_from_slice(&buffer[..n]),
+                _ => break,
+            }
+        }
+    };
+    assert!(
+        tokio::time::timeout(PATIENCE, read).await.is_ok(),
+        "[{fw}] no answer within {PATIENCE:?} to {:?}",
+        String::from_utf8_lossy(&request[..request.len().min(80)])
+    );
+    let line = String::from_utf8_lossy(&head);
+    line.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Headers no browser sends, and the same clean answer from every server: a 64 KiB or invalid
+/// UTF-8 `Last-Event-ID` is an unusable id, so the stream starts fresh (200); a NUL or a bare CR
+/// in a header is not HTTP, refused by the framework's parser (400); 64 KiB of headers are too
+/// many (431). Never a hang or a crash: the server answers `/health` afterwards.
+pub async fn odd_headers_get_a_clean_answer_and_the_server_goes_on(target: Target) {
+    let server = Server::start(target, &[]).await;
+    let fw = target.framework;
+    let with_id = |id: &[u8]| {
+        let mut request = b"GET /events HTTP/1.1\r\nhost: localhost\r\nlast-event-id: ".to_vec();
+        request.extend_from_slice(id);
+        request.extend_from_slice(b"\r\n\r\n");
+        request
+    };
+    let many_headers = {
+        let mut request = b"GET /events HTTP/1.1\r\nhost: localhost\r\n".to_vec();
+        for i in 0..1024 {
+            request.extend_from_slice(format!("x-filler-{i}: {}\r\n", "z".repeat(50)).as_bytes());
+        }
+        request.extend_from_slice(b"\r\n");
+        request
+    };
+    let cases: [(&str, Vec<u8>, u16); 5] = [
+        ("a 64 KiB Last-Event-ID", with_id(&[b'7'; 64 * 1024]), 200),
+        (
+            "an invalid UTF-8 Last-Event-ID",
+            with_id(b"\xff\xfe12"),
+            200,
+        ),
+        ("a NUL in Last-Event-ID", with_id(b"12\x0034"), 400),
+        ("a bare CR in Last-Event-ID", with_id(b"12\r34"), 400),
+        ("64 KiB of headers", many_headers, 431),
+    ];
+    for (what, request, expected) in cases {
+        let status = raw_status(&server, &request).await;
+        assert_eq!(status, expected, "[{fw}] {what}");
+    }
+    // A usable id still resumes: the odd ones did not disturb the server.
+    let mut events = server.get_resuming("/events", b"41").await.events();
+    assert_eq!(events.next().await.id, "42", "[{fw}]");
+    let health = server.get("/health").await;
+    assert_eq!(
+        health.status(),
+        StatusCode::OK,
+        "[{fw}] /health after odd headers"
+    );
+}
