@@ -17,7 +17,7 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::time::timeout;
 
 /// How long any single wait may take before the test fails.
@@ -48,10 +48,36 @@ pub struct Server {
 impl Server {
     /// Starts `target` on `127.0.0.1`, a free port, and `args`; waits for its first line.
     pub async fn start(target: Target, args: &[&str]) -> Self {
-        let fw = target.framework;
-        let mut child = Command::new(target.binary)
+        let mut command = Command::new(target.binary);
+        command
             .args(["--host", "127.0.0.1", "--port", "0"])
-            .args(args)
+            .args(args);
+        Self::spawn(target, command).await
+    }
+
+    /// Starts `target` as [`Server::start`] does, allowed at most `limit` open file descriptors
+    /// (`ulimit -n`), with its log (stderr) piped for the caller to read.
+    pub async fn start_with_fd_limit(target: Target, limit: u32) -> (Self, ChildStderr) {
+        let mut command = Command::new("sh");
+        let script = format!(r#"ulimit -n {limit} && exec "$0" "$@""#);
+        command.args([
+            "-c",
+            &script,
+            target.binary,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ]);
+        command.stderr(Stdio::piped());
+        let mut server = Self::spawn(target, command).await;
+        let stderr = server.child.stderr.take().expect("stderr is piped");
+        (server, stderr)
+    }
+
+    async fn spawn(target: Target, mut command: Command) -> Self {
+        let fw = target.framework;
+        let mut child = command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .kill_on_drop(true)

@@ -56,6 +56,7 @@ macro_rules! contract_suite {
             operations::metrics_count_streams_events_and_chat,
             operations::hundreds_of_vanished_clients_are_released_within_5s,
             operations::odd_headers_get_a_clean_answer_and_the_server_goes_on,
+            operations::out_of_descriptors_it_logs_backs_off_and_recovers,
         );
     };
     (@cases $framework:ident, $binary:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -252,3 +252,76 @@ pub async fn odd_headers_get_a_clean_answer_and_the_server_goes_on(target: Targe
         "[{fw}] /health after odd headers"
     );
 }
+
+/// Out of file descriptors: the server is started with `ulimit -n 64` and sent 120 streams. The
+/// ones it accepts keep flowing while `accept` fails; it logs the failure and backs off rather
+/// than spinning; and once streams close, it accepts the waiting connections (they sat in the
+/// listen backlog) and serves them.
+pub async fn out_of_descriptors_it_logs_backs_off_and_recovers(target: Target) {
+    let (server, stderr) = Server::start_with_fd_limit(target, 64).await;
+    let fw = target.framework;
+    let log = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = tokio::io::BufReader::new(stderr)
+            .read_to_string(&mut text)
+            .await;
+        text
+    });
+    // Each client sends its request, then waits for its first event for up to 2 s.
+    let mut clients = Vec::new();
+    for _ in 0..120 {
+        let mut socket = TcpStream::connect(server.addr)
+            .await
+            .expect("connect (backlog)");
+        let request = "GET /events?interval_ms=200 HTTP/1.1\r\nhost: localhost\r\n\r\n";
+        socket.write_all(request.as_bytes()).await.expect("send");
+        clients.push(tokio::spawn(async move {
+            let first =
+                tokio::time::timeout(Duration::from_secs(2), read_past(&mut socket, "id: 1", fw));
+            (first.await.is_ok(), socket)
+        }));
+    }
+    let (mut served, mut waiting) = (Vec::new(), Vec::new());
+    for client in clients {
+        let (got_first, socket) = client.await.expect("client");
+        if got_first {
+            served.push(socket)
+        } else {
+            waiting.push(socket)
+        }
+    }
+    assert!(
+        !served.is_empty() && !waiting.is_empty(),
+        "[{fw}] {} streams served, {} waiting: the limit was not reached",
+        served.len(),
+        waiting.len()
+    );
+    // The accepted streams go on while accept fails.
+    for socket in served.iter_mut().take(3) {
+        read_past(socket, "id: 5", fw).await;
+    }
+    // Closing them frees descriptors: the waiting connections are accepted and served.
+    drop(served);
+    for socket in waiting.iter_mut().take(20) {
+        read_past(socket, "id: 1", fw).await;
+    }
+    drop(waiting);
+    let health = server.get("/health").await;
+    assert_eq!(
+        health.status(),
+        StatusCode::OK,
+        "[{fw}] /health after recovering"
+    );
+    drop(server);
+    let log = log.await.expect("log reader");
+    let failures = log.matches("Too many open files").count();
+    assert!(
+        failures > 0,
+        "[{fw}] the accept failure was not logged; the log:\n{log}"
+    );
+    // A server that retried at once would log thousands of these in a few seconds.
+    assert!(
+        failures <= 30,
+        "[{fw}] {failures} accept failures logged: no back-off"
+    );
+}
