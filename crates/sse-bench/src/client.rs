@@ -107,6 +107,16 @@ pub async fn server_name(target: &Target) -> Result<String, Error> {
     Ok(health["server"].as_str().unwrap_or("unknown").to_owned())
 }
 
+/// `GET /health` of `target`'s server: how many streams it has open.
+pub async fn open_streams(target: &Target) -> Result<u64, Error> {
+    let response = get(&target.with_path("/health"), None).await?;
+    let body = response.into_body().collect().await?.to_bytes();
+    let health: serde_json::Value = serde_json::from_slice(&body)?;
+    health["open_streams"]
+        .as_u64()
+        .ok_or_else(|| format!("/health has no open_streams: {health}").into())
+}
+
 /// Microseconds since 1970: a clock the publisher and the subscribers of one process share.
 pub fn unix_micros() -> u64 {
     SystemTime::now()

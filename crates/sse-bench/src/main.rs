@@ -13,6 +13,7 @@ mod listen;
 mod load;
 mod ramp;
 mod report;
+mod soak;
 mod stats;
 
 use std::path::PathBuf;
@@ -68,6 +69,22 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
+    /// Churn against one server for a while (visitors come and go on every stream, a publisher
+    /// posts, witnesses and a resumer follow the chat), then check that every stream was
+    /// released, the memory came back and no chat message was lost. Exits 1 if not.
+    Soak {
+        /// The server, e.g. http://127.0.0.1:3000
+        base: String,
+        /// How long to churn.
+        #[arg(long, default_value_t = 5.0)]
+        minutes: f64,
+        /// Visitors at a time.
+        #[arg(short, long, default_value_t = 200)]
+        clients: usize,
+        /// The server's process id, to read its memory from /proc.
+        #[arg(long)]
+        pid: u32,
+    },
     /// Turn `--json` results into report.md (one table) and report.svg (a chart).
     Report {
         /// Result files written by `load --json` and `fanout --json`.
@@ -116,6 +133,12 @@ async fn main() -> Result<(), Error> {
             finish(Outcome::Fanout(result.await?), run.json)
         }
         Command::Floor { port } => floor::run(port),
+        Command::Soak {
+            base,
+            minutes,
+            clients,
+            pid,
+        } => soak::run(&base, minutes, clients, pid).await,
         Command::Report { files, out } => {
             let mut outcomes = Vec::new();
             for file in &files {
