@@ -9,6 +9,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::client::{PATIENCE, Server, Target, contains, ids};
+use crate::operations;
 
 /// The paragraph, as CONTRACT.md gives it (not imported from the code under test).
 const SENTENCES: [&str; 5] = [
@@ -525,6 +526,9 @@ pub async fn past_max_streams_a_stream_is_told_to_come_back_later(target: Target
         "[{fw}] {body:?}"
     );
     assert!(!body.contains("data:"), "[{fw}] {body:?}");
+    let metrics = operations::metrics(&server).await;
+    let refused = operations::sample(&metrics, "sse_streams_refused_total", fw);
+    assert_eq!(refused, 1, "[{fw}] /metrics counts the refusal");
     drop(kept);
     wait_for_open_streams(&server, 0).await;
     let mut again = server.get("/events").await.events();

@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 use crate::client::{Events, Server, Target};
+use crate::operations;
 
 const JSON: &str = "application/json";
 
@@ -413,6 +414,16 @@ pub async fn chat_slow_subscriber_leaves_memory_bounded_and_gets_lagged(target: 
     );
     let kept: Vec<u64> = (MESSAGES - HISTORY + 1..=MESSAGES).collect();
     assert_eq!(chat_ids(fw, &mut late, kept.len()).await, kept, "[{fw}]");
+
+    // Both lagged notices and every message are counted in /metrics.
+    let metrics = operations::metrics(&server).await;
+    let count = |name| operations::sample(&metrics, name, fw);
+    assert_eq!(count("sse_chat_lagged_total"), 2, "[{fw}] {metrics}");
+    assert_eq!(
+        count("sse_chat_messages_published_total"),
+        MESSAGES,
+        "[{fw}]"
+    );
 }
 
 /// The server's resident memory, in KiB, from `/proc` (Linux).

@@ -19,7 +19,7 @@ const ROUTES: [(&str, &str); 4] = [
 
 /// The value of one sample of `/metrics`, e.g. `sse_streams_open{stream="clock"}`; panics when
 /// the text has no such line.
-fn sample(metrics: &str, name: &str, fw: &str) -> u64 {
+pub(crate) fn sample(metrics: &str, name: &str, fw: &str) -> u64 {
     metrics
         .lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
@@ -27,7 +27,8 @@ fn sample(metrics: &str, name: &str, fw: &str) -> u64 {
         .unwrap_or_else(|| panic!("[{fw}] no sample {name} in /metrics:\n{metrics}"))
 }
 
-async fn metrics(server: &Server) -> String {
+/// `GET /metrics`, checked to be OpenMetrics text.
+pub(crate) async fn metrics(server: &Server) -> String {
     let fw = server.framework;
     let response = server.get("/metrics").await;
     assert_eq!(response.status(), StatusCode::OK, "[{fw}] GET /metrics");

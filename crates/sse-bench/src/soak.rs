@@ -314,6 +314,9 @@ mod tests {
         assert!(witnessed(&[1, 3]).check(3).is_err(), "gap");
         assert!(witnessed(&[1, 2, 2, 3]).check(3).is_err(), "repeat");
         assert!(witnessed(&[2, 1, 3]).check(3).is_err(), "reorder");
-        assert!(witnessed(&[1, 2]).check(3).is_err(), "the last one never came");
+        assert!(
+            witnessed(&[1, 2]).check(3).is_err(),
+            "the last one never came"
+        );
     }
 }
