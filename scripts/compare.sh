@@ -11,6 +11,7 @@
 #   scripts/compare.sh --servers axum       one server only (or 'axum floor', ...)
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/server-port.sh
 
 clients=10000 secs=15 rate=10 servers="axum actix warp floor"
 while [ $# -gt 0 ]; do
@@ -38,14 +39,7 @@ start() {
         *) "target/release/server-$1" --port 0 >"$log" 2>&1 & ;;
     esac
     pid=$!
-    port=""
-    tries=0
-    while [ -z "$port" ]; do
-        tries=$((tries + 1))
-        [ "$tries" -le 100 ] || { echo "server-$1 did not start; see $log" >&2; exit 1; }
-        sleep 0.1
-        port=$(sed -n '1s|^listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$log")
-    done
+    wait_for_port "$log" "$1"
 }
 
 stop() {

@@ -8,6 +8,7 @@
 #   scripts/soak.sh --server warp --minutes 2 --clients 500
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/server-port.sh
 
 server=axum minutes=5 clients=200
 while [ $# -gt 0 ]; do
@@ -27,14 +28,7 @@ log="$out/$server.log"
 "target/release/server-$server" --port 0 >"$log" 2>&1 &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null || true' EXIT
-port=""
-tries=0
-while [ -z "$port" ]; do
-    tries=$((tries + 1))
-    [ "$tries" -le 100 ] || { echo "server-$server did not start; see $log" >&2; exit 1; }
-    sleep 0.1
-    port=$(sed -n '1s|^listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$log")
-done
+wait_for_port "$log" "server-$server"
 
 echo "==> soak: $server for $minutes min, $clients visitors at a time (server log: $log)"
 target/release/sse-bench soak "http://127.0.0.1:$port" --minutes "$minutes" --clients "$clients" --pid "$pid"
