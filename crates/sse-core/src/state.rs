@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
+use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
@@ -133,22 +134,14 @@ impl AppState {
             Plan::Stream(events) => self.counted(kind, |slot, ended| {
                 StreamAnswer::Events(EventStream {
                     retry_ms,
-                    events: Box::pin(
-                        events
-                            .inspect(move |_| {
-                                sent.inc();
-                            })
-                            .take_until(ended),
-                    ),
+                    events: Box::pin(counting(events, sent).take_until(ended)),
                     _slot: Some(slot),
                 })
             }),
             Plan::Chat => self.counted(kind, |slot, ended| {
                 let hub = &self.inner.hub;
                 let messages = hub.subscribe(request.last_event_id, request.history);
-                let messages = Box::pin(messages.inspect(move |_| {
-                    sent.inc();
-                }));
+                let messages = Box::pin(counting(messages, sent));
                 let body = stream::iter([Event::retry(retry_ms).encode()])
                     .chain(KeepAlive::new(messages, self.keep_alive()))
                     .take_until(ended);
@@ -236,6 +229,13 @@ pub struct Health {
     pub uptime_secs: u64,
     /// The workspace version.
     pub version: &'static str,
+}
+
+/// `stream`, adding one to `sent` for each item it yields.
+fn counting<S: Stream>(stream: S, sent: Counter) -> impl Stream<Item = S::Item> {
+    stream.inspect(move |_| {
+        sent.inc();
+    })
 }
 
 /// Past `--max-streams`: status 200 (a 503 would make a browser give up for good), a long
