@@ -4,11 +4,10 @@
 use std::time::{Duration, Instant};
 
 use hyper::{Method, StatusCode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::timeout;
 
-use crate::client::{PATIENCE, Server, Target, contains, ids};
+use crate::client::{PATIENCE, Server, Target, contains, ids, read_socket_until};
 use crate::operations;
 
 /// The paragraph, as CONTRACT.md gives it (not imported from the code under test).
@@ -627,25 +626,8 @@ async fn stop_with_open_streams(target: Target, signal: &str, count: usize) {
 /// Reads from `socket` until the text read contains `needle`, or until end of file when
 /// `needle` is empty.
 async fn read_until(socket: &mut TcpStream, needle: &str, fw: &str) -> String {
-    let mut seen = Vec::new();
-    let mut buffer = [0u8; 4096];
-    let read = async {
-        loop {
-            let n = socket.read(&mut buffer).await.unwrap_or(0);
-            seen.extend_from_slice(&buffer[..n]);
-            let done = if needle.is_empty() {
-                n == 0
-            } else {
-                contains(&seen, needle) || n == 0
-            };
-            if done {
-                return;
-            }
-        }
-    };
-    assert!(
-        timeout(PATIENCE, read).await.is_ok(),
-        "[{fw}] socket: no {needle:?} in time"
-    );
+    let what = format!("{needle:?}");
+    let done = |seen: &[u8]| !needle.is_empty() && contains(seen, needle);
+    let seen = read_socket_until(socket, fw, &what, done).await;
     String::from_utf8_lossy(&seen).into_owned()
 }

@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::time::timeout;
@@ -371,6 +371,34 @@ impl Events {
             Err(_) => panic!("[{fw}] the stream did not end within {PATIENCE:?}"),
         }
     }
+}
+
+/// Reads from a raw `socket` until `done` holds for everything read so far, or the server closes
+/// the connection; fails the test, naming `what` it waited for, if neither happens within
+/// [`PATIENCE`]. Returns everything read.
+pub async fn read_socket_until(
+    socket: &mut TcpStream,
+    fw: &str,
+    what: &str,
+    done: impl Fn(&[u8]) -> bool,
+) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let read = async {
+        while !done(&seen) {
+            match socket.read(&mut buffer).await {
+                Ok(n) if n > 0 => seen.extend_from_slice(&buffer[..n]),
+                // Closed, or reset: nothing more will come.
+                _ => return,
+            }
+        }
+    };
+    assert!(
+        timeout(PATIENCE, read).await.is_ok(),
+        "[{fw}] no {what} within {PATIENCE:?}; read: {:?}",
+        String::from_utf8_lossy(&seen)
+    );
+    seen
 }
 
 /// Whether the bytes read so far hold `needle`.

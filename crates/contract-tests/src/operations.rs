@@ -7,7 +7,7 @@ use hyper::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::client::{PATIENCE, Server, Target};
+use crate::client::{PATIENCE, Server, Target, contains, read_socket_until};
 
 /// The four stream routes, each with a query that makes it send at once and then stay open.
 const ROUTES: [(&str, &str); 4] = [
@@ -159,22 +159,16 @@ pub async fn hundreds_of_vanished_clients_are_released_within_5s(target: Target)
 
 /// Reads from `socket` until the end of the field that starts with `field` (its blank line).
 async fn read_past(socket: &mut TcpStream, field: &str, fw: &str) {
-    let mut seen = String::new();
-    let mut buffer = [0u8; 4096];
-    let done = |seen: &str| {
+    let done = |seen: &[u8]| {
+        let seen = String::from_utf8_lossy(seen);
         seen.find(field)
             .is_some_and(|at| seen[at..].contains("\n\n"))
     };
-    let read = async {
-        while !done(&seen) {
-            let n = socket.read(&mut buffer).await.unwrap_or(0);
-            assert!(n > 0, "[{fw}] the stream ended before {field:?}: {seen:?}");
-            seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
-        }
-    };
+    let seen = read_socket_until(socket, fw, &format!("{field:?}"), done).await;
+    let seen = String::from_utf8_lossy(&seen);
     assert!(
-        tokio::time::timeout(PATIENCE, read).await.is_ok(),
-        "[{fw}] no {field:?} in time: {seen:?}"
+        done(seen.as_bytes()),
+        "[{fw}] the stream ended before {field:?}: {seen:?}"
     );
 }
 
@@ -185,21 +179,9 @@ async fn raw_status(server: &Server, request: &[u8]) -> u16 {
     let mut socket = TcpStream::connect(server.addr).await.expect("connect");
     // The server may answer, and close, before it has read the whole request.
     let _ = socket.write_all(request).await;
-    let mut head = Vec::new();
-    let mut buffer = [0u8; 1024];
-    let read = async {
-        while !head.windows(2).any(|w| w == b"\r\n") {
-            match socket.read(&mut buffer).await {
-                Ok(n) if n > 0 => head.extend_from_slice(&buffer[..n]),
-                _ => break,
-            }
-        }
-    };
-    assert!(
-        tokio::time::timeout(PATIENCE, read).await.is_ok(),
-        "[{fw}] no answer within {PATIENCE:?} to {:?}",
-        String::from_utf8_lossy(&request[..request.len().min(80)])
-    );
+    let start = String::from_utf8_lossy(&request[..request.len().min(80)]);
+    let what = format!("status line in answer to {start:?}");
+    let head = read_socket_until(&mut socket, fw, &what, |seen| contains(seen, "\r\n")).await;
     let line = String::from_utf8_lossy(&head);
     line.split(' ')
         .nth(1)
