@@ -12,7 +12,7 @@ use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
 
 use crate::cors;
-use crate::hub::Hub;
+use crate::chat_log::{self, ChatLog};
 
 /// The largest body accepted; a larger one is answered 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -36,11 +36,12 @@ pub struct ChatHeaders<'a> {
 /// cross-origin headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatReply {
-    /// 201, 400, 413 or 415.
+    /// 201, 400, 413, 415 or 503.
     pub status: u16,
     /// `{"id":n}` on success, `{"error":"..."}` otherwise.
     pub json: String,
-    /// `Vary: Origin`, and `Access-Control-Allow-Origin` for a page on this server's host.
+    /// `Vary: Origin`, `Access-Control-Allow-Origin` for a page on this server's host, and
+    /// `Retry-After` with a 503.
     pub headers: Vec<(&'static str, String)>,
 }
 
@@ -54,6 +55,9 @@ pub enum Refused {
     TooLarge,
     /// 400: the body could not be read, is not JSON, or a field is missing or out of bounds.
     Invalid(String),
+    /// 503: the message is fine, but the shared chat log (Redis) did not take it. Sent with
+    /// `Retry-After`: the client may try again.
+    Unavailable(String),
 }
 
 impl Refused {
@@ -63,6 +67,7 @@ impl Refused {
             Self::NotJson => 415,
             Self::TooLarge => 413,
             Self::Invalid(_) => 400,
+            Self::Unavailable(_) => 503,
         }
     }
 }
@@ -72,7 +77,7 @@ impl fmt::Display for Refused {
         match self {
             Self::NotJson => f.write_str("Content-Type must be application/json"),
             Self::TooLarge => write!(f, "the body is over {MAX_BODY_BYTES} bytes"),
-            Self::Invalid(why) => f.write_str(why),
+            Self::Invalid(why) | Self::Unavailable(why) => f.write_str(why),
         }
     }
 }
@@ -89,33 +94,37 @@ pub struct NewMessage {
 /// The whole of `POST /chat`, given the request's headers and its body as a stream of chunks
 /// (every framework can hand over its body that way). The body is read only after the content
 /// type passes, and only up to [`MAX_BODY_BYTES`].
-pub async fn post<S, B, E>(hub: &Hub, headers: ChatHeaders<'_>, body: S) -> ChatReply
+pub async fn post<S, B, E>(log: &ChatLog, headers: ChatHeaders<'_>, body: S) -> ChatReply
 where
     S: Stream<Item = Result<B, E>>,
     B: Buf,
     E: fmt::Display,
 {
-    let cors = cors::chat_headers(headers.origin, headers.host);
+    let mut headers_out = cors::chat_headers(headers.origin, headers.host);
     let posted = async {
         check_content_type(headers.content_type)?;
         let body = read_body(body).await?;
-        parse_message(&body)
+        let message = parse_message(&body)?;
+        log.publish(&message.user, &message.text)
+            .await
+            .map_err(|chat_log::Unavailable(why)| Refused::Unavailable(why))
     };
-    match posted.await {
-        Ok(message) => {
-            let id = hub.publish(&message.user, &message.text);
+    let (status, json) = match posted.await {
+        Ok(id) => {
             tracing::debug!(id, "chat message published");
-            ChatReply {
-                status: 201,
-                json: json!({ "id": id }).to_string(),
-                headers: cors,
-            }
+            (201, json!({ "id": id }))
         }
-        Err(refused) => ChatReply {
-            status: refused.status(),
-            json: json!({ "error": refused.to_string() }).to_string(),
-            headers: cors,
-        },
+        Err(refused) => {
+            if let Refused::Unavailable(_) = refused {
+                headers_out.push(("retry-after", chat_log::RETRY_AFTER_SECS.to_string()));
+            }
+            (refused.status(), json!({ "error": refused.to_string() }))
+        }
+    };
+    ChatReply {
+        status,
+        json: json.to_string(),
+        headers: headers_out,
     }
 }
 
@@ -195,14 +204,16 @@ fn string_field<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a st
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::Hub;
     use bytes::Bytes;
+    use std::sync::Arc;
     use futures_util::stream;
     use std::convert::Infallible;
 
     async fn post_body(content_type: &str, body: &str) -> ChatReply {
-        let hub = Hub::new(10);
+        let log = ChatLog::Memory(Arc::new(Hub::new(10)));
         let chunks = stream::iter([Ok::<_, Infallible>(Bytes::copy_from_slice(body.as_bytes()))]);
-        post(&hub, json_headers(content_type), chunks).await
+        post(&log, json_headers(content_type), chunks).await
     }
 
     fn json_headers(content_type: &str) -> ChatHeaders<'_> {
@@ -333,9 +344,9 @@ mod tests {
             read_body(exactly).await.map(|b| b.len()),
             Ok(MAX_BODY_BYTES)
         );
-        let hub = Hub::new(1);
+        let hub = Arc::new(Hub::new(1));
         let reply = post(
-            &hub,
+            &ChatLog::Memory(Arc::clone(&hub)),
             json_headers("application/json"),
             stream::repeat_with(chunk),
         )

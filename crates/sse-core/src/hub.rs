@@ -8,6 +8,10 @@
 //! live delivery are then the same operation, "hand over every kept message after my cursor",
 //! which is why neither can skip or repeat a message (see [`Hub::subscribe`]).
 //!
+//! With `--redis` the log is a Redis stream shared by every instance, and this hub is its local
+//! mirror: [`chat_log`](crate::chat_log) appends what the stream holds with [`Hub::append`],
+//! in the stream's order and with the stream's ids, and subscribers read the hub as before.
+//!
 //! Tested with paused time by `cargo test -p sse-core hub`.
 
 use std::collections::VecDeque;
@@ -39,7 +43,7 @@ struct Message<'a> {
     id: u64,
     user: &'a str,
     text: &'a str,
-    time: String,
+    time: &'a str,
 }
 
 /// The shared log of chat messages and the signal that a new one arrived. Cheap to share in an
@@ -72,6 +76,11 @@ struct Log {
     messages: VecDeque<Bytes>,
     first_id: u64,
     capacity: usize,
+    /// Counts [`Hub::restart`]s: a subscriber that sees it change knows its cursor belongs to
+    /// a log that is gone.
+    epoch: u64,
+    /// The newest id before the last restart, to tell subscribers how many they lost.
+    newest_before_restart: u64,
 }
 
 impl Log {
@@ -79,6 +88,27 @@ impl Log {
     fn next_id(&self) -> u64 {
         self.first_id + self.messages.len() as u64
     }
+
+    /// Appends the message with id `next_id()`, dropping the oldest one when full.
+    fn push(&mut self, encoded: Bytes) {
+        if self.messages.len() == self.capacity {
+            self.messages.pop_front();
+            self.first_id += 1;
+        }
+        self.messages.push_back(encoded);
+    }
+}
+
+/// Where the log came from, when [`Hub::append`] is handed a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// The next id: appended.
+    Next,
+    /// An id the log already had (or older): ignored.
+    Duplicate,
+    /// Ids were skipped (the source dropped them before they were read): the log starts again
+    /// at this one, and a subscriber behind it is told with `lagged`.
+    AfterGap,
 }
 
 impl Hub {
@@ -90,6 +120,8 @@ impl Hub {
                 messages: VecDeque::with_capacity(capacity),
                 first_id: 1,
                 capacity,
+                epoch: 0,
+                newest_before_restart: 0,
             }),
             newest: watch::Sender::new(0),
             published: Counter::default(),
@@ -103,7 +135,8 @@ impl Hub {
         (self.published.clone(), self.lagged.clone())
     }
 
-    /// Adds a message and wakes every subscriber; returns its id (1, 2, 3, ...).
+    /// Adds a message and wakes every subscriber; returns its id (1, 2, 3, ...). The in-process
+    /// chat: the hub itself gives out the ids.
     ///
     /// The message is encoded here, once, into the bytes every subscriber sends as they are.
     /// The id is taken and the message appended under the same write lock, so the log is always
@@ -112,24 +145,52 @@ impl Hub {
     pub fn publish(&self, user: &str, text: &str) -> u64 {
         let mut log = self.write_log();
         let id = log.next_id();
-        let message = Message {
-            id,
-            user,
-            text,
-            time: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-        };
-        let json = serde_json::to_string(&message)
-            .expect("a struct of strings and a number always serializes");
-        let encoded = Event::data(json).with_id(id).with_event(CHAT).encode();
-        if log.messages.len() == log.capacity {
-            log.messages.pop_front();
-            log.first_id += 1;
-        }
-        log.messages.push_back(encoded);
+        log.push(encode(id, user, text, &now()));
         drop(log);
         self.newest.send_replace(id);
         self.published.inc();
         id
+    }
+
+    /// Adds a message whose id was given out elsewhere (by the Redis stream every instance
+    /// shares), and wakes every subscriber. Messages must come in id order; one the log already
+    /// has is ignored, so reading the same part of the stream twice cannot repeat a message.
+    pub fn append(&self, id: u64, user: &str, text: &str, time: &str) -> Appended {
+        let mut log = self.write_log();
+        let appended = match id.cmp(&log.next_id()) {
+            std::cmp::Ordering::Less => return Appended::Duplicate,
+            std::cmp::Ordering::Equal => Appended::Next,
+            std::cmp::Ordering::Greater => {
+                // The ids in between are gone for good: start the log again at `id`.
+                log.messages.clear();
+                log.first_id = id;
+                Appended::AfterGap
+            }
+        };
+        log.push(encode(id, user, text, time));
+        drop(log);
+        self.newest.send_replace(id);
+        appended
+    }
+
+    /// Forgets every message and starts the ids again at 1: the shared log was lost (Redis
+    /// restarted empty), so the ids that follow are not the ones subscribers hold. Each
+    /// subscriber is sent one `lagged` with what it had not yet received, and goes on with the
+    /// new log's messages.
+    pub fn restart(&self) {
+        let mut log = self.write_log();
+        log.newest_before_restart = log.next_id() - 1;
+        log.messages.clear();
+        log.first_id = 1;
+        log.epoch += 1;
+        drop(log);
+        self.newest.send_replace(0);
+    }
+
+    /// Counts a message this server accepted and wrote to the shared log, for `/metrics`
+    /// ([`Hub::publish`] counts its own).
+    pub fn count_published(&self) {
+        self.published.inc();
     }
 
     /// The id of the newest message, 0 before the first.
@@ -154,7 +215,7 @@ impl Hub {
         self: &Arc<Self>,
         last_event_id: Option<u64>,
         history: usize,
-    ) -> impl Stream<Item = Bytes> + Send + Sync + 'static {
+    ) -> impl Stream<Item = Bytes> + Send + Sync + use<> {
         let cursor = {
             let log = self.read_log();
             let newest = log.next_id() - 1;
@@ -163,11 +224,23 @@ impl Hub {
                 _ => newest.saturating_sub(history as u64).max(log.first_id - 1),
             }
         };
+        self.subscribe_after(cursor)
+    }
+
+    /// The encoded events after message `cursor`, in id order, forever: the same as
+    /// `subscribe(Some(cursor), _)`, except that an id above the newest is taken at its word,
+    /// and the subscriber waits for the messages after it. For ids given out elsewhere, which
+    /// this hub may not have been handed yet.
+    pub fn subscribe_after(
+        self: &Arc<Self>,
+        cursor: u64,
+    ) -> impl Stream<Item = Bytes> + Send + Sync + use<> {
         let subscriber = Subscriber {
             hub: Arc::clone(self),
             newest: self.newest.subscribe(),
             cursor,
-            ready: VecDeque::with_capacity(BATCH + 1),
+            epoch: self.read_log().epoch,
+            ready: VecDeque::with_capacity(BATCH + 2),
         };
         stream::unfold(subscriber, |mut subscriber| async move {
             loop {
@@ -201,29 +274,64 @@ struct Subscriber {
     newest: watch::Receiver<u64>,
     /// The id of the last message handed over.
     cursor: u64,
-    /// Handed over by the last visit, not yet yielded: at most `BATCH + 1` entries.
+    /// The log's epoch the cursor belongs to.
+    epoch: u64,
+    /// Handed over by the last visit, not yet yielded: at most `BATCH + 2` entries.
     ready: VecDeque<Bytes>,
 }
 
 impl Subscriber {
     /// Copies up to [`BATCH`] messages after the cursor out of the log, preceded by a `lagged`
-    /// event if the next one it needs is gone.
+    /// event if the next one it needs is gone (or the whole log was restarted).
     fn visit_log(&mut self) {
         let log = self.hub.read_log();
-        if self.cursor + 1 < log.first_id {
-            let missed = log.first_id - (self.cursor + 1);
-            let lagged = Event::data(format!(r#"{{"missed":{missed}}}"#)).with_event(LAGGED);
-            self.ready.push_back(lagged.encode());
-            self.hub.lagged.inc();
+        if self.epoch != log.epoch {
+            let missed = log.newest_before_restart.saturating_sub(self.cursor);
+            lagged(&mut self.ready, &self.hub, missed);
+            self.epoch = log.epoch;
             self.cursor = log.first_id - 1;
         }
-        // In range: first_id - 1 <= cursor <= newest id, so 0 <= skip <= len.
+        if self.cursor + 1 < log.first_id {
+            lagged(&mut self.ready, &self.hub, log.first_id - (self.cursor + 1));
+            self.cursor = log.first_id - 1;
+        }
+        // Nothing after the cursor yet (a cursor above the newest waits for its messages).
+        if self.cursor + 1 >= log.next_id() {
+            return;
+        }
+        // In range: first_id - 1 <= cursor < newest id, so 0 <= skip < len.
         let skip = (self.cursor + 1 - log.first_id) as usize;
         let before = self.ready.len();
         self.ready
             .extend(log.messages.range(skip..).take(BATCH).cloned());
         self.cursor += (self.ready.len() - before) as u64;
     }
+
+}
+
+/// Queues one `event: lagged` saying how many messages a subscriber can never get.
+fn lagged(ready: &mut VecDeque<Bytes>, hub: &Hub, missed: u64) {
+    let lagged = Event::data(format!(r#"{{"missed":{missed}}}"#)).with_event(LAGGED);
+    ready.push_back(lagged.encode());
+    hub.lagged.inc();
+}
+
+/// The current time as a chat message carries it: RFC 3339 in UTC, to the millisecond.
+pub fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The exact bytes of a chat message's event: `id`, `event: chat`, and the JSON `data`.
+fn encode(id: u64, user: &str, text: &str, time: &str) -> Bytes {
+    let message = Message {
+        id,
+        user,
+        text,
+        time,
+    };
+    let json =
+        serde_json::to_string(&message).expect("a struct of strings and a number always serializes");
+    Event::data(json).with_id(id).with_event(CHAT).encode()
 }
 
 #[cfg(test)]

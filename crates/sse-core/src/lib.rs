@@ -5,12 +5,14 @@
 //!
 //! Read it in this order: [`event`] (the wire format), [`streams`] (what is sent, when) and
 //! [`metronome`] (the timers that pace them), [`request`] (query and `Last-Event-ID`), [`state`]
-//! (what a route does), [`hub`] and [`chat`] (the chat), then [`keep_alive`],
+//! (what a route does), [`hub`], [`chat`] and [`chat_log`] (the chat, in-process or in Redis),
+//! then [`keep_alive`],
 //! [`options`], [`net`], [`shutdown`], [`assets`] and [`logging`]. Test it with
 //! `cargo test -p sse-core`.
 
 pub mod assets;
 pub mod chat;
+pub mod chat_log;
 pub mod cors;
 pub mod event;
 pub mod hub;

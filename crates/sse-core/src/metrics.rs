@@ -10,6 +10,8 @@
 //! | `sse_events_sent_total` | `stream` | events handed to the framework to write (`retry:` and keep-alive comments not counted; chat's `lagged` notices are) |
 //! | `sse_chat_messages_published_total` | | messages accepted by `POST /chat` |
 //! | `sse_chat_lagged_total` | | `lagged` notices sent to chat subscribers that fell behind |
+//! | `sse_redis_up` | | with `--redis`: 1 while the chat reader is connected to Redis, else 0 |
+//! | `sse_redis_reconnects_total` | | with `--redis`: times the reader connected again after losing Redis |
 //!
 //! `stream` is `clock`, `paragraph`, `counter` or `chat`; every pair is there from the start,
 //! at 0. Tested by `cargo test -p sse-core metrics`, and on each server by the contract suite.
@@ -20,6 +22,13 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
+
+use crate::chat_log::Status;
 use crate::request::StreamKind;
 
 /// The `Content-Type` of `GET /metrics`.
@@ -42,8 +51,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Registers every metric, including the chat hub's two counters.
-    pub fn new(published: Counter, lagged: Counter) -> Self {
+    /// Registers every metric, including the chat hub's two counters and, with `--redis`, the
+    /// reader's state.
+    pub fn new(published: Counter, lagged: Counter, redis: Option<Arc<Status>>) -> Self {
         let mut registry = Registry::default();
         let open = Family::<StreamLabel, Gauge>::default();
         let opened = Family::<StreamLabel, Counter>::default();
@@ -66,6 +76,11 @@ impl Metrics {
         registry.register("sse_chat_messages_published", what, published);
         let what = "Lagged notices sent to chat subscribers that fell behind";
         registry.register("sse_chat_lagged", what, lagged);
+        if let Some(status) = redis {
+            let what = "Times the chat reader connected again after losing Redis";
+            registry.register("sse_redis_reconnects", what, status.reconnects.clone());
+            registry.register_collector(Box::new(RedisUp(status)));
+        }
         Self {
             registry,
             open,
@@ -105,6 +120,19 @@ impl Metrics {
     }
 }
 
+/// `sse_redis_up`, read from the reader's state at each scrape.
+#[derive(Debug)]
+struct RedisUp(Arc<Status>);
+
+impl Collector for RedisUp {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let up = ConstGauge::new(i64::from(self.0.is_up()));
+        let help = "1 while the chat reader is connected to Redis, else 0";
+        let metric = encoder.encode_descriptor("sse_redis_up", help, None, up.metric_type())?;
+        up.encode(metric)
+    }
+}
+
 fn label(kind: StreamKind) -> StreamLabel {
     StreamLabel {
         stream: kind.name(),
@@ -125,7 +153,7 @@ mod tests {
 
     #[test]
     fn every_stream_is_listed_from_the_start_at_zero() {
-        let metrics = Metrics::new(Counter::default(), Counter::default());
+        let metrics = Metrics::new(Counter::default(), Counter::default(), None);
         let text = metrics.render();
         for stream in ["clock", "paragraph", "counter", "chat"] {
             for name in ["sse_streams_open", "sse_streams_opened_total"] {
@@ -140,7 +168,7 @@ mod tests {
     #[test]
     fn opening_closing_and_sending_are_counted_per_stream() {
         let (published, lagged) = (Counter::default(), Counter::default());
-        let metrics = Metrics::new(published.clone(), lagged.clone());
+        let metrics = Metrics::new(published.clone(), lagged.clone(), None);
         metrics.stream_opened(StreamKind::Clock);
         metrics.stream_opened(StreamKind::Clock);
         metrics.stream_closed(StreamKind::Clock);

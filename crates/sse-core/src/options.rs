@@ -68,6 +68,18 @@ pub struct Options {
     #[arg(long, default_value_t = 1000,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     pub history: usize,
+
+    /// Keep the chat in this Redis (redis://HOST:PORT[/DB]), shared by every server started
+    /// with it, so that they are one chat room. Without it the chat lives in this process.
+    #[arg(long, env = "SSE_REDIS_URL", value_name = "URL", value_parser = redis_url)]
+    pub redis: Option<String>,
+}
+
+/// Accepts what `redis::Client::open` accepts, so a bad URL is refused with the option's name.
+fn redis_url(url: &str) -> Result<String, String> {
+    redis::Client::open(url)
+        .map(|_| url.to_owned())
+        .map_err(|e| format!("not a Redis URL (redis://HOST:PORT): {e}"))
 }
 
 impl Options {

@@ -17,6 +17,7 @@ use serde::Serialize;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::chat::{self, ChatHeaders, ChatReply};
+use crate::chat_log::{ChatLog, RedisLog};
 use crate::event::Event;
 use crate::hub::Hub;
 use crate::keep_alive::KeepAlive;
@@ -70,25 +71,40 @@ struct Inner {
     shutdown: CancellationToken,
     open_streams: AtomicUsize,
     started: Instant,
-    hub: Arc<Hub>,
+    chat: ChatLog,
     metronome: Arc<Metronome>,
     metrics: Metrics,
 }
 
 impl AppState {
     /// State for `framework`'s server, whose streams all end when `shutdown` is cancelled.
+    /// With `--redis`, starts the task that reads the shared chat log (so it needs a tokio
+    /// runtime).
     pub fn new(framework: Framework, options: Options, shutdown: CancellationToken) -> Self {
         let hub = Arc::new(Hub::new(options.history));
         let (published, lagged) = hub.counters();
+        let chat = match &options.redis {
+            None => ChatLog::Memory(hub),
+            Some(url) => {
+                let redis = RedisLog::start(url, hub, options.history, shutdown.clone());
+                // `Options` only accepts a URL that `redis::Client::open` accepts, and that is the
+                // only way `start` fails.
+                ChatLog::Redis(redis.expect("--redis was checked when the options were parsed"))
+            }
+        };
+        let redis_status = match &chat {
+            ChatLog::Redis(redis) => Some(Arc::clone(redis.status())),
+            ChatLog::Memory(_) => None,
+        };
         Self {
             inner: Arc::new(Inner {
                 framework,
                 shutdown,
                 open_streams: AtomicUsize::new(0),
                 started: Instant::now(),
-                hub,
+                chat,
                 metronome: Metronome::new(),
-                metrics: Metrics::new(published, lagged),
+                metrics: Metrics::new(published, lagged, redis_status),
                 options,
             }),
         }
@@ -139,8 +155,8 @@ impl AppState {
                 })
             }),
             Plan::Chat => self.counted(kind, |slot, ended| {
-                let hub = &self.inner.hub;
-                let messages = hub.subscribe(request.last_event_id, request.history);
+                let chat = &self.inner.chat;
+                let messages = chat.subscribe(request.last_event_id, request.history);
                 let messages = Box::pin(counting(messages, sent));
                 let body = stream::iter([Event::retry(retry_ms).encode()])
                     .chain(KeepAlive::new(messages, self.keep_alive()))
@@ -174,7 +190,7 @@ impl AppState {
         B: bytes::Buf,
         E: std::fmt::Display,
     {
-        chat::post(&self.inner.hub, headers, body).await
+        chat::post(&self.inner.chat, headers, body).await
     }
 
     /// Counts a stream as open, unless `--max-streams` are open already.
@@ -210,6 +226,8 @@ impl AppState {
             max_streams: self.options().max_streams,
             uptime_secs: self.inner.started.elapsed().as_secs(),
             version: env!("CARGO_PKG_VERSION"),
+            hub: self.inner.chat.kind(),
+            redis: self.inner.chat.redis_status(),
         }
     }
 }
@@ -229,6 +247,11 @@ pub struct Health {
     pub uptime_secs: u64,
     /// The workspace version.
     pub version: &'static str,
+    /// Where the chat log lives: `memory` (this process) or `redis` (shared by every instance).
+    pub hub: &'static str,
+    /// With `--redis`: `up` while the server's reader is connected to Redis, else `down`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<&'static str>,
 }
 
 /// `stream`, adding one to `sent` for each item it yields.
