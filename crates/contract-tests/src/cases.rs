@@ -451,6 +451,13 @@ pub async fn health_reports_the_framework_and_open_streams(target: Target) {
     let health = wait_for_open_streams(&server, 3).await;
     assert_eq!(health["status"], "ok", "[{fw}] {health}");
     assert_eq!(health["server"], fw, "[{fw}] {health}");
+    // Where the chat lives, and with Redis whether it answers (its reader connected at start).
+    let (hub, redis) = match target.redis {
+        true => ("redis", serde_json::json!("up")),
+        false => ("memory", serde_json::Value::Null),
+    };
+    assert_eq!(health["hub"], hub, "[{fw}] {health}");
+    assert_eq!(health["redis"], redis, "[{fw}] {health}");
     // The contract: a client that goes away is forgotten within 5 seconds.
     drop(open);
     wait_for_open_streams(&server, 0).await;

@@ -20,6 +20,8 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::time::timeout;
 
+use crate::services::Redis;
+
 /// How long any single wait may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(5);
 
@@ -30,6 +32,9 @@ pub struct Target {
     pub binary: &'static str,
     /// `axum`, `actix` or `warp`, as the server names itself.
     pub framework: &'static str,
+    /// Whether to keep the chat in a Redis stream: each server started then gets `--redis` and
+    /// a `redis-server` of its own.
+    pub redis: bool,
 }
 
 /// A running server, killed when dropped.
@@ -43,6 +48,8 @@ pub struct Server {
     pub first_line: String,
     /// Its framework, for assertion messages.
     pub framework: &'static str,
+    /// Its Redis, with [`Target::redis`]: stopped after the server.
+    pub redis: Option<Redis>,
 }
 
 impl Server {
@@ -77,6 +84,10 @@ impl Server {
 
     async fn spawn(target: Target, mut command: Command) -> Self {
         let fw = target.framework;
+        let redis = target.redis.then(Redis::start);
+        if let Some(redis) = &redis {
+            command.args(["--redis", &redis.url()]);
+        }
         let mut child = command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -101,6 +112,7 @@ impl Server {
             addr,
             first_line,
             framework: fw,
+            redis,
         }
     }
 

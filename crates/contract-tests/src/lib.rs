@@ -9,13 +9,16 @@
 //! contract_tests::contract_suite!(axum, env!("CARGO_BIN_EXE_server-axum"));
 //! ```
 //!
-//! Test names read `axum::paragraph_resumes_after_last_event_id`, so a failure names the
-//! framework, and so does every assertion message.
+//! Every case runs twice per server: with the chat in the process (`axum::memory::...`) and with
+//! it in a Redis stream (`axum::redis::...`: the server gets `--redis` and a `redis-server` of
+//! the case's own, see [`services`]). A failure names the framework and the hub, and every
+//! assertion message names the framework.
 
 pub mod cases;
 pub mod chat;
 pub mod client;
 pub mod operations;
+pub mod services;
 
 pub use client::{Server, Target};
 
@@ -61,12 +64,19 @@ macro_rules! contract_suite {
     };
     (@cases $framework:ident, $binary:expr; $($module:ident :: $case:ident),* $(,)?) => {
         mod $framework {
+            $crate::contract_suite!(@hub memory, false, $framework, $binary; $($module::$case),*);
+            $crate::contract_suite!(@hub redis, true, $framework, $binary; $($module::$case),*);
+        }
+    };
+    (@hub $hub:ident, $redis:expr, $framework:ident, $binary:expr; $($module:ident :: $case:ident),*) => {
+        mod $hub {
             $(
                 #[tokio::test]
                 async fn $case() {
                     let target = $crate::Target {
                         binary: $binary,
                         framework: stringify!($framework),
+                        redis: $redis,
                     };
                     $crate::$module::$case(target).await;
                 }

@@ -299,12 +299,12 @@ impl Reader {
                 Ok(mut connection) => {
                     self.status.up.store(true, Ordering::Relaxed);
                     backoff = BACKOFF.0;
-                    if let Some(since) = lost.take() {
-                        self.status.reconnects.inc();
-                        let secs = since.elapsed().as_secs_f64();
-                        tracing::warn!("redis is back after {secs:.1} s; the chat goes on");
-                    } else if !ever_connected {
+                    let waited = lost.take().map(|since| since.elapsed().as_secs_f64());
+                    if !ever_connected {
                         tracing::info!("chat log: the Redis stream {STREAM_KEY}");
+                    } else if let Some(secs) = waited {
+                        self.status.reconnects.inc();
+                        tracing::warn!("redis is back after {secs:.1} s; the chat goes on");
                     }
                     ever_connected = true;
                     self.read(&mut connection).await
