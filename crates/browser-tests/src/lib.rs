@@ -4,7 +4,6 @@
 //! must be installed: `scripts/test.sh` installs them).
 
 pub mod browser;
-pub mod servers;
 
 pub use browser::Browser;
-pub use servers::{Running, Which};
+pub use test_servers::{Running, Which};

@@ -15,14 +15,18 @@ use crate::operations;
 const JSON: &str = "application/json";
 
 /// A chat message as the stream delivers it.
-struct Chat {
-    id: u64,
-    user: String,
-    text: String,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chat {
+    /// Its id, the same in the `id:` field and in the data.
+    pub id: u64,
+    /// Who wrote it.
+    pub user: String,
+    /// What they wrote.
+    pub text: String,
 }
 
 /// Reads `event` as a chat message, checking that its `id:` and the id in its data agree.
-fn chat(fw: &str, event: &Event) -> Chat {
+pub fn chat(fw: &str, event: &Event) -> Chat {
     assert_eq!(event.event, "chat", "[{fw}] {event:?}");
     let data: Value = serde_json::from_str(&event.data)
         .unwrap_or_else(|e| panic!("[{fw}] chat data is not JSON ({e}): {:?}", event.data));
@@ -47,7 +51,7 @@ fn chat(fw: &str, event: &Event) -> Chat {
 }
 
 /// The ids of the next `n` chat events.
-async fn chat_ids(fw: &str, events: &mut Events, n: usize) -> Vec<u64> {
+pub async fn chat_ids(fw: &str, events: &mut Events, n: usize) -> Vec<u64> {
     let mut ids = Vec::with_capacity(n);
     for _ in 0..n {
         ids.push(chat(fw, &events.next().await).id);

@@ -37,19 +37,89 @@ pub struct Target {
     pub redis: bool,
 }
 
-/// A running server, killed when dropped.
+/// A server to send requests to: where it listens, and its framework for assertion messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its framework, for assertion messages.
+    pub framework: &'static str,
+}
+
+impl Endpoint {
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path, &[]).await
+    }
+
+    /// `GET path` with a `Last-Event-ID` header of these exact bytes.
+    pub async fn get_resuming(&self, path: &str, last_event_id: &[u8]) -> Response {
+        self.request(Method::GET, path, &[("last-event-id", last_event_id)])
+            .await
+    }
+
+    /// Sends one request on a new connection and returns as soon as the headers arrive.
+    pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &[u8])]) -> Response {
+        self.send(method, path, headers, Bytes::new()).await
+    }
+
+    /// `POST path` with this `Content-Type` and body, on a new connection.
+    pub async fn post(&self, path: &str, content_type: &str, body: impl Into<Bytes>) -> Response {
+        let headers = [("content-type", content_type.as_bytes())];
+        self.send(Method::POST, path, &headers, body.into()).await
+    }
+
+    /// Sends one request with a body on a new connection; returns when the headers arrive.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &[u8])],
+        body: Bytes,
+    ) -> Response {
+        let mut connection = self.connect().await;
+        connection.send(method, path, headers, body).await
+    }
+
+    /// Opens a connection that can carry many requests, one after the other (HTTP keep-alive).
+    pub async fn connect(&self) -> Connection {
+        let fw = self.framework;
+        let open = async {
+            let stream = TcpStream::connect(self.addr).await?;
+            let (sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(connection);
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(sender)
+        };
+        let sender = timeout(PATIENCE, open)
+            .await
+            .unwrap_or_else(|_| panic!("[{fw}] no connection within {PATIENCE:?}"))
+            .unwrap_or_else(|e| panic!("[{fw}] cannot connect: {e}"));
+        Connection {
+            sender,
+            framework: fw,
+        }
+    }
+}
+
+/// A running server, killed when dropped. Requests go through its [`Endpoint`].
 pub struct Server {
     child: Child,
     /// Kept open: a server writing to a closed pipe would fail.
     _stdout: BufReader<ChildStdout>,
-    /// Where it listens.
-    pub addr: SocketAddr,
+    endpoint: Endpoint,
     /// The first line it printed on stdout.
     pub first_line: String,
-    /// Its framework, for assertion messages.
-    pub framework: &'static str,
     /// Its Redis, with [`Target::redis`]: stopped after the server.
     pub redis: Option<Redis>,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Endpoint;
+
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
+    }
 }
 
 impl Server {
@@ -109,64 +179,12 @@ impl Server {
         Self {
             child,
             _stdout: stdout,
-            addr,
+            endpoint: Endpoint {
+                addr,
+                framework: fw,
+            },
             first_line,
-            framework: fw,
             redis,
-        }
-    }
-
-    /// `GET path`.
-    pub async fn get(&self, path: &str) -> Response {
-        self.request(Method::GET, path, &[]).await
-    }
-
-    /// `GET path` with a `Last-Event-ID` header of these exact bytes.
-    pub async fn get_resuming(&self, path: &str, last_event_id: &[u8]) -> Response {
-        self.request(Method::GET, path, &[("last-event-id", last_event_id)])
-            .await
-    }
-
-    /// Sends one request on a new connection and returns as soon as the headers arrive.
-    pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &[u8])]) -> Response {
-        self.send(method, path, headers, Bytes::new()).await
-    }
-
-    /// `POST path` with this `Content-Type` and body, on a new connection.
-    pub async fn post(&self, path: &str, content_type: &str, body: impl Into<Bytes>) -> Response {
-        let headers = [("content-type", content_type.as_bytes())];
-        self.send(Method::POST, path, &headers, body.into()).await
-    }
-
-    /// Sends one request with a body on a new connection; returns when the headers arrive.
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &[u8])],
-        body: Bytes,
-    ) -> Response {
-        let mut connection = self.connect().await;
-        connection.send(method, path, headers, body).await
-    }
-
-    /// Opens a connection that can carry many requests, one after the other (HTTP keep-alive).
-    pub async fn connect(&self) -> Connection {
-        let fw = self.framework;
-        let open = async {
-            let stream = TcpStream::connect(self.addr).await?;
-            let (sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-            tokio::spawn(connection);
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(sender)
-        };
-        let sender = timeout(PATIENCE, open)
-            .await
-            .unwrap_or_else(|_| panic!("[{fw}] no connection within {PATIENCE:?}"))
-            .unwrap_or_else(|e| panic!("[{fw}] cannot connect: {e}"));
-        Connection {
-            sender,
-            framework: fw,
         }
     }
 
@@ -381,6 +399,19 @@ impl Events {
             Ok(None) => {}
             Ok(Some(event)) => panic!("[{fw}] expected the end of the stream, got {event:?}"),
             Err(_) => panic!("[{fw}] the stream did not end within {PATIENCE:?}"),
+        }
+    }
+}
+
+impl Events {
+    /// Asserts that the connection closes within [`PATIENCE`] with no further event, cleanly or
+    /// not (a proxy that times out cuts a chunked body short).
+    pub async fn assert_closed(&mut self) {
+        let fw = self.framework;
+        match timeout(PATIENCE, self.events.next()).await {
+            Ok(None | Some(Err(_))) => {}
+            Ok(Some(Ok(event))) => panic!("[{fw}] expected the connection to close, got {event:?}"),
+            Err(_) => panic!("[{fw}] the connection did not close within {PATIENCE:?}"),
         }
     }
 }

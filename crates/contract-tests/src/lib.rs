@@ -20,7 +20,7 @@ pub mod client;
 pub mod operations;
 pub mod services;
 
-pub use client::{Server, Target};
+pub use client::{Endpoint, Server, Target};
 
 /// Generates one `#[tokio::test]` per contract case, in a module named after the framework.
 #[macro_export]

@@ -23,8 +23,7 @@ impl TempDir {
     pub fn new(what: &str) -> Self {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
         let n = COUNT.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("sse-{what}-{}-{n}", std::process::id()));
+        let path = std::env::temp_dir().join(format!("sse-{what}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("creating a temporary directory");
         Self(path)
@@ -69,7 +68,10 @@ fn wait_for_port(addr: SocketAddr, what: &str, child: &mut Child) {
     let start = Instant::now();
     while std::net::TcpStream::connect(addr).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited at start ({status}); is port {} taken?", addr.port());
+            panic!(
+                "{what} exited at start ({status}); is port {} taken?",
+                addr.port()
+            );
         }
         assert!(
             start.elapsed() < Duration::from_secs(5),
@@ -146,19 +148,37 @@ impl Redis {
         let dir = self.dir.path().display().to_string();
         let append_only = if self.append_only { "yes" } else { "no" };
         let args = [
-            "--bind", "127.0.0.1", "--port", &self.port.to_string(), "--dir", &dir,
-            "--save", "", "--appendonly", append_only, "--daemonize", "no",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &self.port.to_string(),
+            "--dir",
+            &dir,
+            "--save",
+            "",
+            "--appendonly",
+            append_only,
+            "--daemonize",
+            "no",
         ];
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let mut child = spawn("redis-server", "redis-server", &args);
-        wait_for_port(([127, 0, 0, 1], self.port).into(), "redis-server", &mut child);
+        wait_for_port(
+            ([127, 0, 0, 1], self.port).into(),
+            "redis-server",
+            &mut child,
+        );
         self.child = Some(child);
     }
 
     /// Starts it again empty: what it held is lost, as when a Redis without persistence restarts.
     pub fn restart_empty(&mut self) {
         self.stop();
-        for entry in std::fs::read_dir(self.dir.path()).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(self.dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let _ = std::fs::remove_dir_all(entry.path());
             let _ = std::fs::remove_file(entry.path());
         }
@@ -191,7 +211,8 @@ impl Nginx {
     pub fn start(upstreams: &[SocketAddr], edit: impl FnOnce(String) -> String) -> Self {
         let dir = TempDir::new("nginx");
         let port = free_port();
-        let mut conf = NGINX_CONF.replace("listen 127.0.0.1:8080", &format!("listen 127.0.0.1:{port}"));
+        let mut conf =
+            NGINX_CONF.replace("listen 127.0.0.1:8080", &format!("listen 127.0.0.1:{port}"));
         let defaults = ["127.0.0.1:3000", "127.0.0.1:3001", "127.0.0.1:3002"];
         assert!(upstreams.len() <= defaults.len(), "at most three upstreams");
         for (default, upstream) in defaults.iter().zip(upstreams) {
@@ -205,9 +226,23 @@ impl Nginx {
         std::fs::write(&path, conf).expect("writing nginx.conf");
         // -p: every relative path (logs, temporary files, pid) in the test's directory.
         let prefix = format!("{}/", dir.path().display());
-        let args = ["-p", &prefix, "-c", &path.display().to_string(), "-e", "stderr"];
+        let args = [
+            "-p",
+            &prefix,
+            "-c",
+            &path.display().to_string(),
+            "-e",
+            "stderr",
+        ];
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let mut child = spawn("nginx", "nginx", &args);
+        // Debian puts it in /usr/sbin, which is not on every user's PATH.
+        let sbin = Path::new("/usr/sbin/nginx");
+        let program = if sbin.exists() {
+            "/usr/sbin/nginx"
+        } else {
+            "nginx"
+        };
+        let mut child = spawn(program, "nginx", &args);
         let addr = ([127, 0, 0, 1], port).into();
         wait_for_port(addr, "nginx", &mut child);
         Self {

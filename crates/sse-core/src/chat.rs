@@ -11,8 +11,8 @@ use bytes::{Buf, BufMut, BytesMut};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
 
-use crate::cors;
 use crate::chat_log::{self, ChatLog};
+use crate::cors;
 
 /// The largest body accepted; a larger one is answered 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -206,9 +206,9 @@ mod tests {
     use super::*;
     use crate::hub::Hub;
     use bytes::Bytes;
-    use std::sync::Arc;
     use futures_util::stream;
     use std::convert::Infallible;
+    use std::sync::Arc;
 
     async fn post_body(content_type: &str, body: &str) -> ChatReply {
         let log = ChatLog::Memory(Arc::new(Hub::new(10)));

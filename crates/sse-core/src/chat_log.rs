@@ -36,7 +36,9 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
 use prometheus_client::metrics::counter::Counter;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::streams::{StreamId, StreamMaxlen, StreamRangeReply, StreamReadOptions, StreamReadReply};
+use redis::streams::{
+    StreamId, StreamMaxlen, StreamRangeReply, StreamReadOptions, StreamReadReply,
+};
 use redis::{AsyncCommands, AsyncConnectionConfig, Client, RedisResult};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -232,7 +234,9 @@ impl RedisLog {
         let add = || {
             let mut writer = self.writer.clone();
             async move {
-                let id: String = writer.xadd_maxlen(STREAM_KEY, maxlen, "0-*", &fields).await?;
+                let id: String = writer
+                    .xadd_maxlen(STREAM_KEY, maxlen, "0-*", &fields)
+                    .await?;
                 RedisResult::Ok(id)
             }
         };
@@ -377,7 +381,10 @@ impl Reader {
 
     fn append(&mut self, entry: &StreamId) {
         let Some(id) = sequence(&entry.id) else {
-            tracing::warn!(id = entry.id, "skipped a chat stream entry whose id is not 0-n");
+            tracing::warn!(
+                id = entry.id,
+                "skipped a chat stream entry whose id is not 0-n"
+            );
             return;
         };
         let field = |name| entry.get::<String>(name).unwrap_or_default();

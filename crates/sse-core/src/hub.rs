@@ -306,7 +306,6 @@ impl Subscriber {
             .extend(log.messages.range(skip..).take(BATCH).cloned());
         self.cursor += (self.ready.len() - before) as u64;
     }
-
 }
 
 /// Queues one `event: lagged` saying how many messages a subscriber can never get.
@@ -329,8 +328,8 @@ fn encode(id: u64, user: &str, text: &str, time: &str) -> Bytes {
         text,
         time,
     };
-    let json =
-        serde_json::to_string(&message).expect("a struct of strings and a number always serializes");
+    let json = serde_json::to_string(&message)
+        .expect("a struct of strings and a number always serializes");
     Event::data(json).with_id(id).with_event(CHAT).encode()
 }
 

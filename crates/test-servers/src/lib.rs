@@ -1,7 +1,8 @@
 //! The three servers, started inside the test process on `127.0.0.1:0`, each on its own thread
 //! with its own runtime, exactly as their `main.rs` would run them (actix-web needs its own
-//! `System`). In-process because `/compare` needs all three at once, and cargo builds only a
-//! package's own binaries for its tests.
+//! `System`). In-process because `/compare` and the cluster tests need all three at once, and
+//! cargo builds only a package's own binaries for its tests. Used by `browser-tests` and
+//! `cluster-tests`.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
