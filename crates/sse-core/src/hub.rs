@@ -525,4 +525,73 @@ mod tests {
             assert_eq!(ids(reader, 400).await, given);
         }
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn appended_ids_are_kept_as_given_and_duplicates_are_ignored() {
+        let hub = Arc::new(Hub::new(100));
+        let time = "2026-11-26T10:00:00.000Z";
+        assert_eq!(hub.append(1, "ann", "a", time), Appended::Next);
+        assert_eq!(hub.append(2, "bob", "b", time), Appended::Next);
+        assert_eq!(hub.append(2, "bob", "b", time), Appended::Duplicate);
+        assert_eq!(hub.append(1, "ann", "a", time), Appended::Duplicate);
+        let mut stream = pin!(hub.subscribe(Some(0), 10));
+        let (_, id, data) = next(&mut stream).await;
+        assert_eq!((id, data["time"].as_str()), (Some(1), Some(time)));
+        assert_eq!(ids(&mut stream, 1).await, [2]);
+        assert!(is_quiet(&mut stream).await, "the duplicates were not sent");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gap_in_appended_ids_is_told_as_lagged() {
+        let hub = Arc::new(Hub::new(100));
+        hub.append(1, "ann", "a", "t");
+        let mut stream = pin!(hub.subscribe(Some(1), 10));
+        assert!(is_quiet(&mut stream).await);
+        // 2 to 4 left the shared log before this server read them.
+        assert_eq!(hub.append(5, "ann", "e", "t"), Appended::AfterGap);
+        let (name, _, data) = next(&mut stream).await;
+        assert_eq!(
+            (name.as_str(), data["missed"].as_u64()),
+            ("lagged", Some(3))
+        );
+        assert_eq!(ids(&mut stream, 1).await, [5]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cursor_above_the_newest_waits_for_what_follows_it() {
+        let hub = Arc::new(Hub::new(100));
+        hub.append(1, "ann", "a", "t");
+        // Another instance gave out id 3; this hub has not been handed 2 and 3 yet.
+        let mut stream = pin!(hub.subscribe_after(3));
+        assert!(is_quiet(&mut stream).await);
+        hub.append(2, "ann", "b", "t");
+        hub.append(3, "ann", "c", "t");
+        assert!(is_quiet(&mut stream).await, "2 and 3 were seen elsewhere");
+        hub.append(4, "ann", "d", "t");
+        assert_eq!(ids(&mut stream, 1).await, [4]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_tells_every_subscriber_once_and_ids_start_again() {
+        let hub = Arc::new(Hub::new(100));
+        publish(&hub, 5);
+        let mut caught_up = pin!(hub.subscribe(Some(5), 10));
+        let mut behind = pin!(hub.subscribe(Some(2), 10));
+        assert_eq!(ids(&mut behind, 1).await, [3]);
+        assert!(is_quiet(&mut caught_up).await);
+        hub.restart();
+        hub.append(1, "bob", "new", "t");
+        let (name, _, data) = next(&mut caught_up).await;
+        assert_eq!(
+            (name.as_str(), data["missed"].as_u64()),
+            ("lagged", Some(0))
+        );
+        assert_eq!(ids(&mut caught_up, 1).await, [1]);
+        // What the last visit already copied out still comes first; then the notice.
+        assert_eq!(ids(&mut behind, 2).await, [4, 5]);
+        let (name, _, _) = next(&mut behind).await;
+        assert_eq!(name, "lagged");
+        assert_eq!(ids(&mut behind, 1).await, [1]);
+        assert!(is_quiet(&mut behind).await);
+    }
 }
