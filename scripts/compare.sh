@@ -9,18 +9,23 @@
 #   scripts/compare.sh                      the README's numbers (about 3 minutes after the build)
 #   scripts/compare.sh --clients 1000 --secs 5      a quick run
 #   scripts/compare.sh --servers axum       one server only (or 'axum floor', ...)
+#   scripts/compare.sh --redis              adds a fan-out column: the three servers on one
+#                                           redis-server (started here), the publisher posting to
+#                                           axum, the subscribers dealt out over all three
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/server-port.sh
+. scripts/services.sh
 
-clients=10000 secs=15 rate=10 servers="axum actix warp floor"
+clients=10000 secs=15 rate=10 servers="axum actix warp floor" redis=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --clients) clients=$2; shift 2 ;;
         --secs) secs=$2; shift 2 ;;
         --rate) rate=$2; shift 2 ;;
         --servers) servers=$2; shift 2 ;;
-        *) echo "usage: $0 [--clients N] [--secs S] [--rate R] [--servers 'axum actix warp floor']" >&2; exit 2 ;;
+        --redis) redis=yes; shift ;;
+        *) echo "usage: $0 [--clients N] [--secs S] [--rate R] [--servers 'axum actix warp floor'] [--redis]" >&2; exit 2 ;;
     esac
 done
 
@@ -31,15 +36,17 @@ mkdir -p "$out"
 rm -f "$out"/*.json
 bench=target/release/sse-bench
 
-# Starts a server on a free port; sets $pid and $port.
+# Starts a server on a free port, with any further arguments; sets $pid and $port.
 start() {
-    log="$out/$1.log"
-    case "$1" in
+    name=$1
+    shift
+    log="$out/$name.log"
+    case "$name" in
         floor) "$bench" floor --port 0 >"$log" 2>&1 & ;;
-        *) "target/release/server-$1" --port 0 >"$log" 2>&1 & ;;
+        *) "target/release/server-$name" --port 0 "$@" >"$log" 2>&1 & ;;
     esac
     pid=$!
-    wait_for_port "$log" "$1"
+    wait_for_port "$log" "$name"
 }
 
 stop() {
@@ -62,6 +69,24 @@ for server in $servers; do
     stop
     sleep 2
 done
+
+if [ -n "$redis" ]; then
+    need redis-server:redis-server
+    start_redis
+    bases="" pids=""
+    for server in axum actix warp; do
+        start "$server" --redis "$redis_url"
+        bases="$bases http://127.0.0.1:$port" pids="$pids $pid"
+    done
+    set -- $bases
+    echo "==> axum+actix+warp on one Redis: fanout, $clients chat subscribers dealt out over the three, $rate messages/s posted to axum for $secs s"
+    "$bench" fanout "$1" --spread "$2" --spread "$3" --clients "$clients" --rate "$rate" \
+        --secs "$secs" --json "$out/fanout-redis.json" >/dev/null
+    for pid in $pids; do kill -TERM "$pid"; done
+    kill -TERM "$redis_pid"
+    wait 2>/dev/null || true
+    rm -rf "$redis_dir"
+fi
 
 echo "==> $out/report.md and $out/report.svg"
 "$bench" report "$out"/*.json --out "$out"

@@ -1,8 +1,23 @@
 #!/bin/sh
 # Builds once, then runs the axum, actix and warp servers side by side on ports 3000, 3001 and
 # 3002, and stops all three on Ctrl-C. Extra arguments go to every server (e.g. --keep-alive-secs 5).
+#
+#   scripts/run-all.sh                 each server has its own chat
+#   scripts/run-all.sh --redis         one chat for all three: starts a redis-server of its own
+#                                      (Debian's package, installed if missing) on a free port
+#   scripts/run-all.sh --redis URL     one chat in the Redis at URL (redis://HOST:PORT)
 set -eu
 cd "$(dirname "$0")/.."
+. scripts/services.sh
+
+redis_url="" redis_pid=""
+if [ "${1:-}" = "--redis" ]; then
+    shift
+    case "${1:-}" in
+        redis://* | rediss://* | unix://* | redis+unix://*) redis_url=$1; shift ;;
+        *) need redis-server:redis-server; start_redis ;;
+    esac
+fi
 
 echo "==> cargo build --release -p server-axum -p server-actix -p server-warp"
 cargo build --release -p server-axum -p server-actix -p server-warp
@@ -16,17 +31,28 @@ stop() {
     if [ "$1" != INT ]; then
         for pid in $pids; do kill -TERM "$pid" 2>/dev/null || true; done
     fi
-    wait
+    wait $pids 2>/dev/null || true
+    # Our own Redis, if we started one (Ctrl-C reached it too), and its directory.
+    if [ -n "$redis_pid" ]; then
+        kill -TERM "$redis_pid" 2>/dev/null || true
+        wait "$redis_pid" 2>/dev/null || true
+        rm -rf "$redis_dir"
+    fi
 }
 trap 'stop INT' INT
 trap 'stop TERM' TERM EXIT
 
 for framework in axum actix warp; do
     # Each prints "listening on http://127.0.0.1:PORT/ (framework)" first.
-    "target/release/server-$framework" "$@" &
+    if [ -n "$redis_url" ]; then
+        "target/release/server-$framework" --redis "$redis_url" "$@" &
+    else
+        "target/release/server-$framework" "$@" &
+    fi
     pids="$pids $!"
 done
 sleep 1
 echo "==> open http://127.0.0.1:3000/compare to see all three side by side, or / on :3000 (axum),"
 echo "    :3001 (actix) and :3002 (warp); Ctrl-C stops all three"
-wait
+[ -z "$redis_url" ] || echo "==> one chat for all three, in $redis_url"
+wait $pids

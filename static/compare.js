@@ -106,10 +106,19 @@ function makeColumn({ name, port }) {
     try {
       const health = await (await fetch(`${base}/health`)).json();
       $(".served-by").textContent = `${health.server} ${health.version}`;
+      if (health.hub === "redis") showSharedChat(health.redis);
     } catch {
       $(".served-by").textContent = "not answering";
       $(".hint").hidden = false;
     }
+  };
+
+  // Started with --redis, every server keeps the chat in the same Redis stream: one room.
+  const showSharedChat = (redis) => {
+    $(".chat-title").textContent = `Chat, shared through Redis (${redis})`;
+    document.querySelector("#chat-note").textContent =
+      "The servers keep the chat in one Redis stream (--redis): a message sent in any column " +
+      "appears in every column, with one sequence of ids.";
   };
 
   const form = $(".chat-form");

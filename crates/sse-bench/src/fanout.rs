@@ -4,8 +4,13 @@
 //!
 //! Each message's text is the time it was posted (µs since 1970); publisher and subscribers
 //! share this process's clock, so a subscriber's latency is its arrival time minus that.
+//!
+//! With `--spread BASE2 --spread BASE3`, the subscribers are dealt out over BASE and those
+//! servers in turn while the publisher still posts to BASE: the fan-out across instances that
+//! share one chat through Redis (`scripts/compare.sh --redis`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -20,7 +25,7 @@ use crate::stats::{self, Percentiles, ProcSample};
 /// What `fanout` measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FanoutResult {
-    /// The server's name, from its `/health`.
+    /// The server's name, from its `/health`; with `--spread`, every server's, joined by `+`.
     pub server: String,
     /// Subscribers asked for.
     pub clients: u64,
@@ -57,8 +62,10 @@ struct Seen {
 }
 
 /// Runs the workload.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     base: &str,
+    spread: &[String],
     clients: u64,
     rate: u64,
     secs: u64,
@@ -66,16 +73,25 @@ pub async fn run(
     pid: Option<u32>,
 ) -> Result<FanoutResult, Error> {
     let base = Target::parse(base)?;
-    let server = client::server_name(&base).await?;
+    let mut streams = vec![base.with_path("/events/chat?history=0")];
+    let mut names = vec![client::server_name(&base).await?];
+    for other in spread {
+        let other = Target::parse(other)?;
+        names.push(client::server_name(&other).await?);
+        streams.push(other.with_path("/events/chat?history=0"));
+    }
+    let server = names.join("+");
     eprintln!("fanout: {clients} chat subscribers, {rate} messages/s for {secs} s ({server})");
     let before = pid.map(ProcSample::read).transpose()?;
-    let stream = base.with_path("/events/chat?history=0");
     let counters = Arc::new(Counters::default());
     let stop = CancellationToken::new();
     let subscribers = {
         let (counters, stop) = (counters.clone(), stop.clone());
+        // Dealt out in turn: subscriber n listens to server n % servers.
+        let (streams, dealt) = (Arc::new(streams), Arc::new(AtomicUsize::new(0)));
         ramp::spawn_subscribers(clients, in_flight, move |permit| async move {
-            subscriber(&stream, &counters, &stop, permit).await
+            let stream = &streams[dealt.fetch_add(1, Ordering::Relaxed) % streams.len()];
+            subscriber(stream, &counters, &stop, permit).await
         })
     };
     ramp::wait_until_all_settled(&counters, clients, Duration::from_secs(120)).await;

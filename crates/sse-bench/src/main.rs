@@ -59,6 +59,10 @@ enum Command {
         /// Messages per second.
         #[arg(long, default_value_t = 10)]
         rate: u64,
+        /// Deal the subscribers out over this server too (repeat for more); the publisher still
+        /// posts to BASE. For servers that share one chat through Redis (`--redis`).
+        #[arg(long, value_name = "BASE")]
+        spread: Vec<String>,
         #[command(flatten)]
         run: Run,
     },
@@ -127,9 +131,14 @@ async fn main() -> Result<(), Error> {
             let result = load::run(&url, run.clients, run.secs, run.connects_in_flight, run.pid);
             finish(Outcome::Load(result.await?), run.json)
         }
-        Command::Fanout { base, rate, run } => {
+        Command::Fanout {
+            base,
+            rate,
+            spread,
+            run,
+        } => {
             let (clients, secs, in_flight) = (run.clients, run.secs, run.connects_in_flight);
-            let result = fanout::run(&base, clients, rate, secs, in_flight, run.pid);
+            let result = fanout::run(&base, &spread, clients, rate, secs, in_flight, run.pid);
             finish(Outcome::Fanout(result.await?), run.json)
         }
         Command::Floor { port } => floor::run(port),
