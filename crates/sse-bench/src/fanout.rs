@@ -25,7 +25,8 @@ use crate::stats::{self, Percentiles, ProcSample};
 /// What `fanout` measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FanoutResult {
-    /// The server's name, from its `/health`; with `--spread`, every server's, joined by `+`.
+    /// The server's name, from its `/health`; with `--spread`, every server's, joined by `+`,
+    /// then "on Redis".
     pub server: String,
     /// Subscribers asked for.
     pub clients: u64,
@@ -80,7 +81,10 @@ pub async fn run(
         names.push(client::server_name(&other).await?);
         streams.push(other.with_path("/events/chat?history=0"));
     }
-    let server = names.join("+");
+    let server = match spread.len() {
+        0 => names.join("+"),
+        _ => format!("{} on Redis", names.join("+")),
+    };
     eprintln!("fanout: {clients} chat subscribers, {rate} messages/s for {secs} s ({server})");
     let before = pid.map(ProcSample::read).transpose()?;
     let counters = Arc::new(Counters::default());
