@@ -15,8 +15,8 @@ use sse_core::chat::{ChatHeaders, ChatReply};
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::STREAM_HEADERS;
 use sse_core::{
-    AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, assets, cors,
-    metrics,
+    AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, Tls, assets,
+    cors, metrics,
 };
 use tokio::net::TcpListener;
 
@@ -45,11 +45,12 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(web::resource("/metrics").get(metrics));
 }
 
-/// Serves `listener` until `shutdown` is cancelled; open streams end at that moment, so the
-/// graceful stop does not wait for them.
+/// Serves `listener` (over TLS, HTTP/2 and HTTP/1.1, with `tls`) until `shutdown` is
+/// cancelled; open streams end at that moment, so the graceful stop does not wait for them.
 pub async fn serve(
     listener: TcpListener,
     options: Options,
+    tls: Option<Tls>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let state = AppState::new(FRAMEWORK, options, shutdown.clone());
@@ -65,8 +66,12 @@ pub async fn serve(
     // A client that closes its connection (a FIN) is gone: stop its stream now. actix allows
     // half-closed connections by default, and would notice only at its next write, which on a
     // quiet chat stream is the keep-alive 15 s later, past the contract's 5 s.
-    .h1_allow_half_closed(false)
-    .listen(listener.into_std()?)?
+    .h1_allow_half_closed(false);
+    // actix binds rustls itself, and offers HTTP/2 and HTTP/1.1 by ALPN.
+    let server = match tls {
+        None => server.listen(listener.into_std()?)?,
+        Some(tls) => server.listen_rustls_0_23(listener.into_std()?, (*tls.config).clone())?,
+    }
     .run();
     let handle = server.handle();
     actix_web::rt::spawn(async move {

@@ -18,8 +18,8 @@ use sse_core::chat::{ChatHeaders, ChatReply};
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::{KEEP_ALIVE_COMMENT, STREAM_HEADERS};
 use sse_core::{
-    AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, assets, cors,
-    metrics,
+    AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, Tls, assets,
+    cors, metrics,
 };
 use tokio::net::TcpListener;
 
@@ -43,20 +43,21 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `listener` until `shutdown` is cancelled; open streams end at that moment, so the
-/// graceful shutdown does not wait for them.
+/// Serves `listener` (over TLS, HTTP/2 and HTTP/1.1, with `tls`) until `shutdown` is
+/// cancelled; open streams end at that moment, so the graceful shutdown does not wait for them.
+///
+/// `axum::serve` speaks neither TLS nor HTTP/2 settings of our choosing, so the router, a tower
+/// service, goes to the accept loop the core shares with warp. Each connection gets a clone of
+/// the router with its state already in: one shared route table, not one per connection
+/// (`axum::serve(listener, router)` rebuilt it for each, 6 to 7 KiB more per open stream).
 pub async fn serve(
     listener: TcpListener,
     options: Options,
+    tls: Option<Tls>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let state = AppState::new(FRAMEWORK, options, shutdown.clone());
-    // `into_make_service` shares one router between connections. Passing the `Router` itself
-    // makes axum rebuild its route table for every connection: 6 to 7 KiB more per open
-    // stream, measured with `scripts/compare.sh` (10,000 streams: 25.9 KiB each, now 19.4).
-    axum::serve(listener, app(state).into_make_service())
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    sse_core::serve::serve(listener, tls, app(state), shutdown).await
 }
 
 /// `GET` on a stream route: the same handler for every stream, told which one it serves.

@@ -16,7 +16,7 @@ use sse_core::chat::{ChatHeaders, ChatReply};
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::STREAM_HEADERS;
 use sse_core::{
-    AppState, CancellationToken, EncodedStream, Framework, Options, StreamAnswer, StreamKind,
+    AppState, CancellationToken, EncodedStream, Framework, Options, StreamAnswer, StreamKind, Tls,
     assets, cors, metrics,
 };
 use tokio::net::TcpListener;
@@ -92,20 +92,19 @@ pub fn routes(
     no_trailing_slash().and(all)
 }
 
-/// Serves `listener` until `shutdown` is cancelled; open streams end at that moment, so the
-/// graceful shutdown does not wait for them.
+/// Serves `listener` (over TLS, HTTP/2 and HTTP/1.1, with `tls`) until `shutdown` is
+/// cancelled; open streams end at that moment, so the graceful shutdown does not wait for them.
+///
+/// warp 0.4 removed its TLS, and `warp::serve` chooses no HTTP/2 settings; the filters, turned
+/// into a tower service, go to the accept loop the core shares with axum.
 pub async fn serve(
     listener: TcpListener,
     options: Options,
+    tls: Option<Tls>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let state = AppState::new(FRAMEWORK, options, shutdown.clone());
-    warp::serve(routes(state))
-        .incoming(listener)
-        .graceful(shutdown.cancelled_owned())
-        .run()
-        .await;
-    Ok(())
+    sse_core::serve::serve(listener, tls, warp::service(routes(state)), shutdown).await
 }
 
 /// warp ignores a trailing slash (`/events/` is `/events`); the contract, axum and actix do not.

@@ -1,16 +1,21 @@
-//! `server-warp`: parses the shared options, binds, prints the address, and serves until SIGINT
-//! or SIGTERM. `cargo run -p server-warp -- --help` lists the options.
+//! `server-warp`: parses the shared options, binds, prints the address, and serves (HTTPS with
+//! `--tls`) until SIGINT or SIGTERM. `cargo run -p server-warp -- --help` lists the options.
 
-use sse_core::{Options, logging, net, shutdown};
+use sse_core::{Options, Tls, logging, net, shutdown};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let options = Options::parse_for(server_warp::FRAMEWORK);
     logging::init(server_warp::FRAMEWORK);
+    let tls = Tls::from_options(&options)?;
     let listener = net::bind(&options.host, options.port).await?;
+    let addr = listener.local_addr()?;
     // Scripts and tests read the port from this first line of stdout.
-    println!("listening on http://{}/ (warp)", listener.local_addr()?);
+    println!("listening on {}://{addr}/ (warp)", options.scheme());
+    if let Some(notice) = tls.as_ref().and_then(|tls| tls.notice(addr.port())) {
+        println!("{notice}");
+    }
     let shutdown = shutdown::cancel_on_signal()?;
-    server_warp::serve(listener, options, shutdown).await?;
+    server_warp::serve(listener, options, tls, shutdown).await?;
     Ok(())
 }

@@ -7,7 +7,8 @@
 //! [`metronome`] (the timers that pace them), [`request`] (query and `Last-Event-ID`), [`state`]
 //! (what a route does), [`hub`], [`chat`] and [`chat_log`] (the chat, in-process or in Redis),
 //! then [`keep_alive`],
-//! [`options`], [`net`], [`shutdown`], [`assets`] and [`logging`]. Test it with
+//! [`options`], [`net`], [`tls`] and [`serve`] (HTTPS and HTTP/2), [`shutdown`], [`assets`] and
+//! [`logging`]. Test it with
 //! `cargo test -p sse-core`.
 
 pub mod assets;
@@ -23,12 +24,15 @@ pub mod metronome;
 pub mod net;
 pub mod options;
 pub mod request;
+pub mod serve;
 pub mod shutdown;
 pub mod state;
 pub mod streams;
+pub mod tls;
 
 pub use event::{Event, FieldValue, InvalidField};
 pub use options::{Framework, Options};
 pub use request::StreamKind;
 pub use state::{AppState, EncodedStream, EventStream, StreamAnswer};
+pub use tls::Tls;
 pub use tokio_util::sync::CancellationToken;

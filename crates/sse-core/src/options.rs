@@ -1,6 +1,7 @@
 //! The command-line options every server takes, defined once so the three binaries agree on
 //! names, defaults and help text. Try `cargo run -p server-axum -- --help`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -73,6 +74,19 @@ pub struct Options {
     /// with it, so that they are one chat room. Without it the chat lives in this process.
     #[arg(long, env = "SSE_REDIS_URL", value_name = "URL", value_parser = redis_url)]
     pub redis: Option<String>,
+
+    /// Serve HTTPS, with HTTP/2 and HTTP/1.1 on the same port (chosen by ALPN). Alone, with a
+    /// self-signed certificate for localhost and 127.0.0.1 made at start (kept in memory only).
+    #[arg(long)]
+    pub tls: bool,
+
+    /// Serve HTTPS with this certificate chain (PEM) instead of a self-signed one.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Accepts what `redis::Client::open` accepts, so a bad URL is refused with the option's name.
@@ -102,6 +116,16 @@ impl Options {
             .name(framework.binary)
             .mut_arg("port", |arg| arg.default_value(port).required(false));
         Self::from_arg_matches(&command.try_get_matches_from(args)?)
+    }
+
+    /// Whether to serve HTTPS: `--tls`, or a certificate of one's own.
+    pub fn https(&self) -> bool {
+        self.tls || self.tls_cert.is_some()
+    }
+
+    /// `http` or `https`, for the first line a server prints.
+    pub fn scheme(&self) -> &'static str {
+        if self.https() { "https" } else { "http" }
     }
 
     /// `--keep-alive-secs` as a duration.

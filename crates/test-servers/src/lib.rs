@@ -7,7 +7,7 @@
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use sse_core::{CancellationToken, Framework, Options, net};
+use sse_core::{CancellationToken, Framework, Options, Tls, net};
 use tokio::net::TcpListener;
 
 /// Which server.
@@ -102,10 +102,11 @@ impl Running {
 }
 
 async fn serve(which: Which, listener: TcpListener, options: Options, shutdown: CancellationToken) {
+    let tls = Tls::from_options(&options).expect("usable TLS options");
     let served = match which {
-        Which::Axum => server_axum::serve(listener, options, shutdown).await,
-        Which::Actix => server_actix::serve(listener, options, shutdown).await,
-        Which::Warp => server_warp::serve(listener, options, shutdown).await,
+        Which::Axum => server_axum::serve(listener, options, tls, shutdown).await,
+        Which::Actix => server_actix::serve(listener, options, tls, shutdown).await,
+        Which::Warp => server_warp::serve(listener, options, tls, shutdown).await,
     };
     served.expect("the server ran");
 }
