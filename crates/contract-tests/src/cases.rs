@@ -25,12 +25,15 @@ const STREAMS: [&str; 3] = ["/events", "/events/paragraph", "/events/counter"];
 /// Fast enough for quick tests, slow enough to tell events apart.
 const FAST: &str = "interval_ms=100";
 
-/// The first stdout line is `listening on http://ADDR/ (FRAMEWORK)`, with the port really bound.
+/// The first stdout line is `listening on http://ADDR/ (FRAMEWORK)` (`https://` with TLS), with
+/// the port really bound.
 pub async fn first_line_names_the_address_and_the_framework(target: Target) {
     let server = Server::start(target, &[]).await;
     let expected = format!(
-        "listening on http://{}/ ({})",
-        server.addr, target.framework
+        "listening on {}://{}/ ({})",
+        target.protocol.scheme(),
+        server.addr,
+        target.framework
     );
     assert_eq!(server.first_line, expected);
     assert!(server.addr.ip().is_loopback() && server.addr.port() != 0);
@@ -464,7 +467,7 @@ pub async fn health_reports_the_framework_and_open_streams(target: Target) {
 }
 
 /// Polls `/health` until `open_streams` is `expected`, for at most [`PATIENCE`].
-async fn wait_for_open_streams(server: &Server, expected: u64) -> serde_json::Value {
+pub(crate) async fn wait_for_open_streams(server: &Server, expected: u64) -> serde_json::Value {
     let deadline = Instant::now() + PATIENCE;
     loop {
         let response = server.get("/health").await;

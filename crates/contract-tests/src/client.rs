@@ -12,15 +12,17 @@ use eventsource_stream::{Event, EventStream, Eventsource};
 use futures_util::StreamExt;
 use http_body_util::{BodyDataStream, BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::{http1, http2};
 use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::time::timeout;
 
-use crate::services::Redis;
+use crate::services::{Redis, TempDir};
+use crate::tls;
 
 /// How long any single wait may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(5);
@@ -35,15 +37,40 @@ pub struct Target {
     /// Whether to keep the chat in a Redis stream: each server started then gets `--redis` and
     /// a `redis-server` of its own.
     pub redis: bool,
+    /// How to talk to it.
+    pub protocol: Protocol,
 }
 
-/// A server to send requests to: where it listens, and its framework for assertion messages.
+/// HTTP/1.1 in the clear, or HTTP/2 over TLS (the server started with a certificate the
+/// client trusts, see [`crate::tls`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `http://`, HTTP/1.1.
+    Http1,
+    /// `https://`, HTTP/2 chosen by ALPN.
+    Http2,
+}
+
+impl Protocol {
+    /// `http` or `https`.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Self::Http1 => "http",
+            Self::Http2 => "https",
+        }
+    }
+}
+
+/// A server to send requests to: where it listens, how to talk to it, and its framework for
+/// assertion messages.
 #[derive(Debug, Clone, Copy)]
 pub struct Endpoint {
     /// Where it listens.
     pub addr: SocketAddr,
     /// Its framework, for assertion messages.
     pub framework: &'static str,
+    /// HTTP/1.1, or HTTP/2 over TLS.
+    pub protocol: Protocol,
 }
 
 impl Endpoint {
@@ -81,14 +108,34 @@ impl Endpoint {
         connection.send(method, path, headers, body).await
     }
 
-    /// Opens a connection that can carry many requests, one after the other (HTTP keep-alive).
+    /// Opens a connection that can carry many requests: one after the other (HTTP/1.1
+    /// keep-alive), or at once (HTTP/2).
     pub async fn connect(&self) -> Connection {
         let fw = self.framework;
         let open = async {
             let stream = TcpStream::connect(self.addr).await?;
-            let (sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-            tokio::spawn(connection);
+            let sender = match self.protocol {
+                Protocol::Http1 => {
+                    let (sender, connection) =
+                        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                    tokio::spawn(connection);
+                    Sender::Http1(sender)
+                }
+                Protocol::Http2 => {
+                    let connector = tokio_rustls::TlsConnector::from(tls::client_config());
+                    let name = ServerName::try_from("localhost").expect("a valid name");
+                    let stream = connector.connect(name, stream).await?;
+                    let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+                    assert_eq!(alpn.as_deref(), Some(&b"h2"[..]), "[{fw}] ALPN chose no h2");
+                    let (sender, connection) = hyper::client::conn::http2::handshake(
+                        TokioExecutor::new(),
+                        TokioIo::new(stream),
+                    )
+                    .await?;
+                    tokio::spawn(connection);
+                    Sender::Http2(sender)
+                }
+            };
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(sender)
         };
         let sender = timeout(PATIENCE, open)
@@ -97,7 +144,7 @@ impl Endpoint {
             .unwrap_or_else(|e| panic!("[{fw}] cannot connect: {e}"));
         Connection {
             sender,
-            framework: fw,
+            endpoint: *self,
         }
     }
 }
@@ -112,6 +159,8 @@ pub struct Server {
     pub first_line: String,
     /// Its Redis, with [`Target::redis`]: stopped after the server.
     pub redis: Option<Redis>,
+    /// Its certificate files, over HTTP/2.
+    _cert_dir: Option<TempDir>,
 }
 
 impl std::ops::Deref for Server {
@@ -158,6 +207,11 @@ impl Server {
         if let Some(redis) = &redis {
             command.args(["--redis", &redis.url()]);
         }
+        let cert_dir = (target.protocol == Protocol::Http2).then(|| TempDir::new("cert"));
+        if let Some(dir) = &cert_dir {
+            let (cert, key) = tls::write_certificate(dir.path());
+            command.args(["--tls-cert", &cert, "--tls-key", &key]);
+        }
         let mut child = command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -171,8 +225,9 @@ impl Server {
             .unwrap_or_else(|_| panic!("[{fw}] printed no first line within {PATIENCE:?}"))
             .unwrap_or_else(|e| panic!("[{fw}] reading stdout: {e}"));
         let first_line = first_line.trim_end().to_owned();
+        let prefix = format!("listening on {}://", target.protocol.scheme());
         let addr = first_line
-            .strip_prefix("listening on http://")
+            .strip_prefix(prefix.as_str())
             .and_then(|rest| rest.split('/').next())
             .and_then(|addr| addr.parse().ok())
             .unwrap_or_else(|| panic!("[{fw}] unexpected first line {first_line:?}"));
@@ -182,9 +237,11 @@ impl Server {
             endpoint: Endpoint {
                 addr,
                 framework: fw,
+                protocol: target.protocol,
             },
             first_line,
             redis,
+            _cert_dir: cert_dir,
         }
     }
 
@@ -209,10 +266,17 @@ impl Server {
     }
 }
 
-/// One HTTP/1.1 connection to the server, reused for request after request.
+/// One connection to the server, reused for request after request. Over HTTP/1.1 a request
+/// waits for the previous response to end; over HTTP/2 the previous streams stay open beside
+/// it, on the same connection.
 pub struct Connection {
-    sender: SendRequest<Full<Bytes>>,
-    framework: &'static str,
+    sender: Sender,
+    endpoint: Endpoint,
+}
+
+enum Sender {
+    Http1(http1::SendRequest<Full<Bytes>>),
+    Http2(http2::SendRequest<Full<Bytes>>),
 }
 
 impl Connection {
@@ -224,18 +288,31 @@ impl Connection {
         headers: &[(&str, &[u8])],
         body: Bytes,
     ) -> Response {
-        let fw = self.framework;
-        let mut request = Request::builder()
-            .method(&method)
-            .uri(path)
-            .header("host", "localhost");
+        let fw = self.endpoint.framework;
+        let request = Request::builder().method(&method);
+        // HTTP/2 names the host in the URI (`:authority`), HTTP/1.1 in a `Host` header.
+        let mut request = match self.sender {
+            Sender::Http1(_) => request.uri(path).header("host", "localhost"),
+            Sender::Http2(_) => request.uri(format!(
+                "https://localhost:{}{path}",
+                self.endpoint.addr.port()
+            )),
+        };
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         let request = request.body(Full::new(body)).expect("a valid request");
         let send = async {
-            self.sender.ready().await?;
-            self.sender.send_request(request).await
+            match &mut self.sender {
+                Sender::Http1(sender) => {
+                    sender.ready().await?;
+                    sender.send_request(request).await
+                }
+                Sender::Http2(sender) => {
+                    sender.ready().await?;
+                    sender.send_request(request).await
+                }
+            }
         };
         let response = timeout(PATIENCE, send)
             .await
@@ -251,7 +328,7 @@ impl Connection {
 
     /// `POST /chat` with `{"user": user, "text": text}`; asserts 201 and returns the new id.
     pub async fn post_chat(&mut self, user: &str, text: &str) -> u64 {
-        let fw = self.framework;
+        let fw = self.endpoint.framework;
         let body = serde_json::json!({ "user": user, "text": text }).to_string();
         let headers = [("content-type", &b"application/json"[..])];
         let response = self
@@ -278,6 +355,20 @@ impl Response {
     /// The status code.
     pub fn status(&self) -> StatusCode {
         self.inner.status()
+    }
+
+    /// The names of every header, lowercase.
+    pub fn header_names(&self) -> Vec<String> {
+        self.inner
+            .headers()
+            .keys()
+            .map(|name| name.to_string())
+            .collect()
+    }
+
+    /// The HTTP version the response came with.
+    pub fn version(&self) -> hyper::Version {
+        self.inner.version()
     }
 
     /// A header's value as text, if present.

@@ -9,18 +9,22 @@
 //! contract_tests::contract_suite!(axum, env!("CARGO_BIN_EXE_server-axum"));
 //! ```
 //!
-//! Every case runs twice per server: with the chat in the process (`axum::memory::...`) and with
-//! it in a Redis stream (`axum::redis::...`: the server gets `--redis` and a `redis-server` of
-//! the case's own, see [`services`]). A failure names the framework and the hub, and every
-//! assertion message names the framework.
+//! Every case runs three times per server: over HTTP/1.1 with the chat in the process
+//! (`axum::memory::...`), the same with the chat in a Redis stream (`axum::redis::...`: the
+//! server gets `--redis` and a `redis-server` of the case's own, see [`services`]), and over
+//! HTTP/2 with TLS (`axum::h2::...`: see [`tls`]). A few cases are about the connection itself
+//! and run over one protocol only: raw HTTP/1.1 sockets, or what only HTTP/2 has ([`h2`]). A
+//! failure names the framework and the group, and every assertion message names the framework.
 
 pub mod cases;
 pub mod chat;
 pub mod client;
+pub mod h2;
 pub mod operations;
 pub mod services;
+pub mod tls;
 
-pub use client::{Endpoint, Server, Target};
+pub use client::{Endpoint, Protocol, Server, Target};
 
 /// Generates one `#[tokio::test]` per contract case, in a module named after the framework.
 #[macro_export]
@@ -47,8 +51,6 @@ macro_rules! contract_suite {
             cases::idle_stream_gets_keep_alive_comments,
             cases::past_max_streams_a_stream_is_told_to_come_back_later,
             cases::page_and_assets_are_served,
-            cases::sigterm_ends_hundreds_of_streams_and_exits_zero_within_2s,
-            cases::sigint_ends_streams_and_exits_zero_within_2s,
             chat::chat_post_answers_name_what_was_wrong,
             chat::chat_cross_origin_posts_are_allowed_from_the_same_host_only,
             chat::chat_hostile_text_arrives_intact_as_one_event,
@@ -56,20 +58,37 @@ macro_rules! contract_suite {
             chat::chat_history_parameter_sets_how_many_past_messages_come_first,
             chat::chat_idle_stream_gets_keep_alive_comments,
             chat::chat_slow_subscriber_leaves_memory_bounded_and_gets_lagged,
-            operations::metrics_count_streams_events_and_chat,
+            operations::metrics_count_streams_events_and_chat;
+            // Over raw HTTP/1.1 sockets: the connection itself is what they test.
+            http1_only:
+            cases::sigterm_ends_hundreds_of_streams_and_exits_zero_within_2s,
+            cases::sigint_ends_streams_and_exits_zero_within_2s,
             operations::hundreds_of_vanished_clients_are_released_within_5s,
             operations::odd_headers_get_a_clean_answer_and_the_server_goes_on,
-            operations::out_of_descriptors_it_logs_backs_off_and_recovers,
+            operations::out_of_descriptors_it_logs_backs_off_and_recovers;
+            // What only HTTP/2 has: many streams on one connection, a stream reset alone.
+            http2_only:
+            h2::streams_share_one_connection_with_no_connection_specific_headers,
+            h2::a_reset_stream_and_a_closed_connection_are_released_within_5s,
+            h2::sigterm_ends_streams_on_every_connection_and_exits_zero_within_2s,
         );
     };
-    (@cases $framework:ident, $binary:expr; $($module:ident :: $case:ident),* $(,)?) => {
+    (@cases $framework:ident, $binary:expr;
+        $($module:ident :: $case:ident),* ;
+        http1_only: $($m1:ident :: $c1:ident),* ;
+        http2_only: $($m2:ident :: $c2:ident),* $(,)?
+    ) => {
         mod $framework {
-            $crate::contract_suite!(@hub memory, false, $framework, $binary; $($module::$case),*);
-            $crate::contract_suite!(@hub redis, true, $framework, $binary; $($module::$case),*);
+            $crate::contract_suite!(@group memory, false, Http1, $framework, $binary;
+                $($module::$case,)* $($m1::$c1),*);
+            $crate::contract_suite!(@group redis, true, Http1, $framework, $binary;
+                $($module::$case,)* $($m1::$c1),*);
+            $crate::contract_suite!(@group h2, false, Http2, $framework, $binary;
+                $($module::$case,)* $($m2::$c2),*);
         }
     };
-    (@hub $hub:ident, $redis:expr, $framework:ident, $binary:expr; $($module:ident :: $case:ident),*) => {
-        mod $hub {
+    (@group $group:ident, $redis:expr, $protocol:ident, $framework:ident, $binary:expr; $($module:ident :: $case:ident),*) => {
+        mod $group {
             $(
                 #[tokio::test]
                 async fn $case() {
@@ -77,6 +96,7 @@ macro_rules! contract_suite {
                         binary: $binary,
                         framework: stringify!($framework),
                         redis: $redis,
+                        protocol: $crate::Protocol::$protocol,
                     };
                     $crate::$module::$case(target).await;
                 }

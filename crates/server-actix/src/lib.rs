@@ -19,6 +19,7 @@ use sse_core::{
     cors, metrics,
 };
 use tokio::net::TcpListener;
+use tokio_util::sync::DropGuard;
 
 /// This server's name and default port.
 pub const FRAMEWORK: Framework = Framework::ACTIX;
@@ -66,7 +67,20 @@ pub async fn serve(
     // A client that closes its connection (a FIN) is gone: stop its stream now. actix allows
     // half-closed connections by default, and would notice only at its next write, which on a
     // quiet chat stream is the keep-alive 15 s later, past the contract's 5 s.
-    .h1_allow_half_closed(false);
+    .h1_allow_half_closed(false)
+    // Over HTTP/2, actix notices that a client went away only when it next writes to the
+    // stream, which on a quiet stream is the keep-alive, 15 s later. Each connection gets a
+    // token, cancelled when actix drops the connection, that ends its streams at once.
+    .on_connect(|_, extensions| {
+        let token = CancellationToken::new();
+        extensions.insert(ConnectionGone {
+            token: token.clone(),
+            _guard: token.drop_guard(),
+        });
+    })
+    // A graceful stop waits for connections to close; an idle HTTP/2 connection whose streams
+    // have ended stays open until the client closes it. Bound the wait (the contract: 2 s).
+    .shutdown_timeout(1);
     // actix binds rustls itself, and offers HTTP/2 and HTTP/1.1 by ALPN.
     let server = match tls {
         None => server.listen(listener.into_std()?)?,
@@ -81,6 +95,13 @@ pub async fn serve(
     server.await
 }
 
+/// Kept in each connection's data (`on_connect`): its token is cancelled when actix drops the
+/// connection, and with it the guard.
+struct ConnectionGone {
+    token: CancellationToken,
+    _guard: DropGuard,
+}
+
 /// A resource for one stream: `GET` answers, any other method gets 405.
 fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
     web::resource(path).route(web::get().to(
@@ -90,11 +111,16 @@ fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
                 .get(LAST_EVENT_ID)
                 .map(|value| value.as_bytes());
             let answer = state.open_stream(kind, Some(request.query_string()), last_event_id);
+            let gone = match request.conn_data::<ConnectionGone>() {
+                Some(gone) => gone.token.clone().cancelled_owned(),
+                None => CancellationToken::new().cancelled_owned(),
+            };
             async move {
                 match answer {
                     StreamAnswer::Events(events) => {
                         let retry = events.retry();
-                        let mut sse = Sse::from_infallible_stream(events.map(to_actix))
+                        let events = events.take_until(gone).map(to_actix);
+                        let mut sse = Sse::from_infallible_stream(events)
                             .with_retry_duration(retry)
                             .with_keep_alive(state.keep_alive())
                             .customize();
@@ -111,7 +137,7 @@ fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
                         for header in STREAM_HEADERS {
                             response.insert_header(header);
                         }
-                        response.streaming(bytes.map(Ok::<_, Infallible>))
+                        response.streaming(bytes.take_until(gone).map(Ok::<_, Infallible>))
                     }
                     StreamAnswer::NoContent => HttpResponse::NoContent().finish(),
                     StreamAnswer::BadRequest(bad) => HttpResponse::BadRequest()
@@ -156,7 +182,7 @@ async fn post_chat(
     let chat_headers = ChatHeaders {
         content_type: raw(header::CONTENT_TYPE),
         origin: raw(header::ORIGIN),
-        host: raw(header::HOST),
+        host: host(&request),
     };
     let reply = state.post_chat(chat_headers, body).await;
     json_reply(reply)
@@ -172,11 +198,24 @@ fn json_reply(reply: ChatReply) -> HttpResponse {
     response.content_type("application/json").body(reply.json)
 }
 
+/// The host the request was sent to: its `Host` header (HTTP/1.1), or its URI's authority
+/// (HTTP/2's `:authority`, which replaces the header).
+fn host(request: &HttpRequest) -> Option<&[u8]> {
+    let header = request
+        .headers()
+        .get(header::HOST)
+        .map(|value| value.as_bytes());
+    header.or_else(|| request.uri().authority().map(|a| a.as_str().as_bytes()))
+}
+
 /// `OPTIONS /chat`: the browser asks whether a page on another port may post JSON here.
 async fn chat_preflight(request: HttpRequest) -> HttpResponse {
-    let raw = |name| request.headers().get(name).map(|value| value.as_bytes());
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .map(|value| value.as_bytes());
     let mut response = HttpResponse::NoContent();
-    for header in cors::preflight_headers(raw(header::ORIGIN), raw(header::HOST)) {
+    for header in cors::preflight_headers(origin, host(&request)) {
         response.insert_header(header);
     }
     response.finish()

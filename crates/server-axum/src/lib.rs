@@ -9,7 +9,7 @@ use std::io;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{AppendHeaders, IntoResponse, Json, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -123,12 +123,17 @@ fn to_axum(event: Event) -> sse::Event {
 
 /// `POST /chat`: the raw body, not axum's `Json` extractor, so that every refusal (and its
 /// status) is the core's and the same on all three servers.
-async fn post_chat(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+async fn post_chat(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let raw = |name: header::HeaderName| headers.get(name).map(HeaderValue::as_bytes);
     let chat_headers = ChatHeaders {
         content_type: raw(header::CONTENT_TYPE),
         origin: raw(header::ORIGIN),
-        host: raw(header::HOST),
+        host: host(&uri, &headers),
     };
     let reply = state.post_chat(chat_headers, body.into_data_stream()).await;
     json_reply(reply)
@@ -141,10 +146,17 @@ fn json_reply(reply: ChatReply) -> Response {
     (status, AppendHeaders(reply.headers), json, reply.json).into_response()
 }
 
+/// The host the request was sent to: its `Host` header (HTTP/1.1), or its URI's authority
+/// (HTTP/2's `:authority`, which replaces the header).
+fn host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a [u8]> {
+    let header = headers.get(header::HOST).map(HeaderValue::as_bytes);
+    header.or_else(|| uri.authority().map(|a| a.as_str().as_bytes()))
+}
+
 /// `OPTIONS /chat`: the browser asks whether a page on another port may post JSON here.
-async fn chat_preflight(headers: HeaderMap) -> Response {
-    let raw = |name: header::HeaderName| headers.get(name).map(HeaderValue::as_bytes);
-    let cors = cors::preflight_headers(raw(header::ORIGIN), raw(header::HOST));
+async fn chat_preflight(uri: Uri, headers: HeaderMap) -> Response {
+    let origin = headers.get(header::ORIGIN).map(HeaderValue::as_bytes);
+    let cors = cors::preflight_headers(origin, host(&uri, &headers));
     (StatusCode::NO_CONTENT, AppendHeaders(cors)).into_response()
 }
 

@@ -20,7 +20,8 @@ use sse_core::{
     assets, cors, metrics,
 };
 use tokio::net::TcpListener;
-use warp::http::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue, ORIGIN};
+use warp::http::header::{CONTENT_TYPE, HeaderName, HeaderValue, ORIGIN};
+use warp::http::uri::Authority;
 use warp::http::{HeaderMap, StatusCode};
 use warp::path::FullPath;
 use warp::reply::Response;
@@ -164,23 +165,27 @@ fn sse_response(bytes: EncodedStream) -> Response {
     response
 }
 
-/// `POST /chat`: the raw body as a stream, not `warp::body::json()` (whose refusals differ from
+/// `POST /chat` (the host, from `warp::host`, is the `Host` header over HTTP/1.1 and the URI's
+/// authority over HTTP/2): the raw body as a stream, not `warp::body::json()` (whose refusals differ from
 /// the contract's) nor `content_length_limit` (which refuses a chunked body), so that every
 /// refusal is the core's and the same on all three servers.
 fn post_chat(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::post()
         .and(with_state(state))
         .and(warp::header::headers_cloned())
+        .and(warp::host::optional())
         .and(warp::body::stream())
-        .then(|state: AppState, headers: HeaderMap, body| async move {
-            let raw = |name| headers.get(name).map(HeaderValue::as_bytes);
-            let chat_headers = ChatHeaders {
-                content_type: raw(CONTENT_TYPE),
-                origin: raw(ORIGIN),
-                host: raw(HOST),
-            };
-            json_reply(state.post_chat(chat_headers, body).await)
-        })
+        .then(
+            |state: AppState, headers: HeaderMap, host: Option<Authority>, body| async move {
+                let raw = |name| headers.get(name).map(HeaderValue::as_bytes);
+                let chat_headers = ChatHeaders {
+                    content_type: raw(CONTENT_TYPE),
+                    origin: raw(ORIGIN),
+                    host: host.as_ref().map(|host| host.as_str().as_bytes()),
+                };
+                json_reply(state.post_chat(chat_headers, body).await)
+            },
+        )
 }
 
 fn json_reply(reply: ChatReply) -> Response {
@@ -197,9 +202,11 @@ fn json_reply(reply: ChatReply) -> Response {
 fn chat_preflight() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::options()
         .and(warp::header::headers_cloned())
-        .map(|headers: HeaderMap| {
-            let raw = |name| headers.get(name).map(HeaderValue::as_bytes);
-            let cors = cors::preflight_headers(raw(ORIGIN), raw(HOST));
+        .and(warp::host::optional())
+        .map(|headers: HeaderMap, host: Option<Authority>| {
+            let origin = headers.get(ORIGIN).map(HeaderValue::as_bytes);
+            let host = host.as_ref().map(|host| host.as_str().as_bytes());
+            let cors = cors::preflight_headers(origin, host);
             with_headers(StatusCode::NO_CONTENT.into_response(), cors)
         })
 }

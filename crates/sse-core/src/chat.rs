@@ -28,7 +28,8 @@ pub struct ChatHeaders<'a> {
     pub content_type: Option<&'a [u8]>,
     /// `Origin`, sent by browsers: decides the cross-origin headers (see [`cors`]).
     pub origin: Option<&'a [u8]>,
-    /// `Host`, which the origin is compared with.
+    /// The host the request was sent to, which the origin is compared with: the `Host` header
+    /// over HTTP/1.1, the URI's authority (`:authority`) over HTTP/2.
     pub host: Option<&'a [u8]>,
 }
 
