@@ -6,10 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use contract_tests::Endpoint;
 use contract_tests::chat::{Chat, chat, chat_ids};
 use contract_tests::client::{Events, Response};
 use contract_tests::services::{Nginx, Redis};
+use contract_tests::{Endpoint, Protocol};
 use serde_json::Value;
 use test_servers::{Running, Which};
 use tokio::time::timeout;
@@ -29,6 +29,16 @@ fn endpoint(server: &Running) -> Endpoint {
     Endpoint {
         addr: ([127, 0, 0, 1], server.port).into(),
         framework: server.which.framework().name,
+        protocol: Protocol::Http1,
+    }
+}
+
+/// nginx, spoken to as a browser would: HTTP/1.1.
+fn through(nginx: &Nginx) -> Endpoint {
+    Endpoint {
+        addr: nginx.addr,
+        framework: "nginx",
+        protocol: Protocol::Http1,
     }
 }
 
@@ -235,10 +245,7 @@ async fn redis_restarted_empty_tells_subscribers_they_lagged_and_goes_on() {
 /// How long the first three events of a stream through nginx take (a clock ticking every
 /// 200 ms: 400 ms when nothing holds them back), or `None` past 2 s.
 async fn three_events_through(nginx: &Nginx) -> Option<Duration> {
-    let at = Endpoint {
-        addr: nginx.addr,
-        framework: "nginx",
-    };
+    let at = through(nginx);
     let start = Instant::now();
     let mut events = at.get("/events?interval_ms=200").await.events();
     let ids = timeout(Duration::from_secs(2), events.take(3)).await.ok()?;
@@ -265,10 +272,7 @@ async fn through_nginx_a_client_whose_server_dies_resumes_on_another_and_misses_
     let mut servers = start_all(&redis, &[]);
     let upstreams: Vec<_> = servers.iter().map(|s| endpoint(s).addr).collect();
     let nginx = Nginx::start(&upstreams, |conf| conf);
-    let proxy = Endpoint {
-        addr: nginx.addr,
-        framework: "nginx",
-    };
+    let proxy = through(&nginx);
 
     let mut events = subscribe(proxy, None).await;
     for n in 0..3 {
@@ -324,10 +328,7 @@ async fn through_nginx_an_idle_stream_outlives_the_read_timeout_thanks_to_keep_a
     let servers = start_all(&redis, &["--keep-alive-secs", "1"]);
     let upstreams: Vec<_> = servers.iter().map(|s| endpoint(s).addr).collect();
     let nginx = Nginx::start(&upstreams, short_timeout);
-    let proxy = Endpoint {
-        addr: nginx.addr,
-        framework: "nginx",
-    };
+    let proxy = through(&nginx);
     let mut events = subscribe(proxy, None).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let id = post_ok(proxy, "ann", "still there?").await;
@@ -338,10 +339,7 @@ async fn through_nginx_an_idle_stream_outlives_the_read_timeout_thanks_to_keep_a
     let servers = start_all(&redis, &["--keep-alive-secs", "15"]);
     let upstreams: Vec<_> = servers.iter().map(|s| endpoint(s).addr).collect();
     let nginx = Nginx::start(&upstreams, short_timeout);
-    let proxy = Endpoint {
-        addr: nginx.addr,
-        framework: "nginx",
-    };
+    let proxy = through(&nginx);
     let mut events = subscribe(proxy, None).await;
     let start = Instant::now();
     events.assert_closed().await;
