@@ -5,10 +5,17 @@
 const STATES = ["CONNECTING", "OPEN", "CLOSED"];
 const MAX_LOG = 50;
 
+// "h2" or "http/1.1": how the browser fetched this page, and so how its streams will travel.
+const PROTOCOL = performance.getEntriesByType("navigation")[0]?.nextHopProtocol || "http/1.1";
+
+// `/?interval_ms=2000` sets every panel's interval before it connects.
+const INTERVAL = new URLSearchParams(location.search).get("interval_ms");
+
 for (const panel of document.querySelectorAll(".panel")) {
   setUpPanel(panel);
 }
 showFramework();
+showProtocol();
 
 function setUpPanel(panel) {
   panel.append(document.getElementById("panel-controls").content.cloneNode(true));
@@ -16,6 +23,7 @@ function setUpPanel(panel) {
   const isChat = Boolean(panel.dataset.chat);
   if (!panel.dataset.format) $(".format-label").remove();
   if (isChat) $(".interval-label").remove();
+  else if (INTERVAL) $(".interval").value = INTERVAL;
 
   let source = null;
   let lastEventId = null;
@@ -115,7 +123,9 @@ function setUpPanel(panel) {
     connect();
   });
   if (isChat) setUpChatForm(panel.querySelector(".chat-form"));
-  if (panel.dataset.autoconnect !== "false") connect();
+  // data-autoconnect="h2": on load only when the streams share one HTTP/2 connection.
+  const auto = panel.dataset.autoconnect;
+  if (auto === undefined || (auto === "h2" && PROTOCOL === "h2")) connect();
 }
 
 // Sending is a plain fetch: EventSource only receives. The server answers 201 {"id": n},
@@ -155,6 +165,14 @@ function setUpChatForm(form) {
       form.requestSubmit();
     }
   });
+}
+
+function showProtocol() {
+  document.getElementById("protocol").textContent =
+    PROTOCOL === "h2" ? "HTTP/2 (h2): every stream shares one connection" : PROTOCOL;
+  const link = document.getElementById("https-link");
+  link.href = `https://localhost:${location.port || 443}/`;
+  if (PROTOCOL === "h2") document.getElementById("six-connections").classList.add("h2");
 }
 
 async function showFramework() {

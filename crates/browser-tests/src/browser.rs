@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::wd::{WebDriverCompatibleCommand, WindowHandle};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
@@ -20,9 +20,10 @@ use tokio::time::{sleep, timeout};
 /// How long any wait for the page may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(15);
 
-/// The flags Chromium needs here: no sandbox (we run as root in a container), no GPU, and none
-/// of the background traffic a fresh profile would start.
-const CHROMIUM_FLAGS: [&str; 7] = [
+/// The flags Chromium needs here: no sandbox (we run as root in a container), no GPU, none of
+/// the background traffic a fresh profile would start, and trust in the servers' self-signed
+/// certificates (`--tls`), as a person who accepted the warning once.
+const CHROMIUM_FLAGS: [&str; 8] = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -30,6 +31,7 @@ const CHROMIUM_FLAGS: [&str; 7] = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--ignore-certificate-errors",
 ];
 
 const INSTALL_HINT: &str = "the browser tests need Chromium and its driver: `scripts/test.sh` \
@@ -86,6 +88,32 @@ impl Browser {
             .goto(url)
             .await
             .unwrap_or_else(|e| panic!("opening {url}: {e}"));
+    }
+
+    /// Opens `url` in a new tab of this browser, which becomes the current one; returns its
+    /// handle, for [`Browser::switch_to`].
+    pub async fn open_tab(&self, url: &str) -> WindowHandle {
+        let tab = self
+            .client
+            .new_window(true)
+            .await
+            .unwrap_or_else(|e| panic!("opening a tab: {e}"));
+        self.switch_to(&tab.handle).await;
+        self.goto(url).await;
+        tab.handle
+    }
+
+    /// The current tab's handle.
+    pub async fn current_tab(&self) -> WindowHandle {
+        self.client.window().await.expect("a current window")
+    }
+
+    /// Makes the tab `handle` the current one.
+    pub async fn switch_to(&self, handle: &WindowHandle) {
+        self.client
+            .switch_to_window(handle.clone())
+            .await
+            .unwrap_or_else(|e| panic!("switching tabs: {e}"));
     }
 
     /// The value of a JavaScript expression in the current window.

@@ -66,15 +66,27 @@ async fn page_shows_every_stream_and_the_framework(which: Which) {
     browser
         .wait_until(&format!("{chat_state} === 'OPEN'"), "the chat stream open")
         .await;
+    // Over HTTP/1.1 the paragraph plays by itself (it ends after five sentences); the counter
+    // waits for a click, to leave connections free.
+    let paragraph = ids_in("/events/paragraph");
+    browser
+        .wait_until(&format!("{paragraph}.length >= 1"), "a sentence on load")
+        .await;
+    let counter_state = text_of(&format!("{} .state", panel("/events/counter")));
+    assert_eq!(
+        browser.eval(&counter_state).await,
+        json!("CLOSED"),
+        "[{name}]"
+    );
+    assert_eq!(
+        browser.eval(&text_of("#protocol")).await,
+        json!("http/1.1"),
+        "[{name}]"
+    );
     connect(&browser, "/events/counter", 100).await;
-    connect(&browser, "/events/paragraph", 100).await;
     let counter = ids_in("/events/counter");
     browser
         .wait_until(&format!("{counter}.length >= 3"), "three counts")
-        .await;
-    let paragraph = ids_in("/events/paragraph");
-    browser
-        .wait_until(&format!("{paragraph}.length >= 1"), "a sentence")
         .await;
     assert_no_script_errors(&browser, name).await;
     browser.close().await;
@@ -163,18 +175,12 @@ async fn chat_message_from_one_tab_appears_in_the_other_as_text(which: Which) {
     let chat_open = format!("{} === 'OPEN'", text_of(&format!("{chat} .state")));
     browser.goto(&server.url("/")).await;
     browser.wait_until(&chat_open, "tab A's chat open").await;
-    let tab_a = browser.client.window().await.expect("the first tab");
-    let tab_b = browser.client.new_window(true).await.expect("a second tab");
-    browser
-        .client
-        .switch_to_window(tab_b.handle.clone())
-        .await
-        .expect("tab B");
-    browser.goto(&server.url("/")).await;
+    let tab_a = browser.current_tab().await;
+    let tab_b = browser.open_tab(&server.url("/")).await;
     browser.wait_until(&chat_open, "tab B's chat open").await;
 
     let hostile = "<img src=x onerror=\"window.pwned = 1\"><b>bold?</b>\n  second line";
-    browser.client.switch_to_window(tab_a).await.expect("tab A");
+    browser.switch_to(&tab_a).await;
     let fill = format!(
         "(() => {{ const f = document.querySelector('.chat-form'); \
          f.elements.user.value = 'mallory'; f.elements.text.value = {}; return true; }})()",
@@ -183,11 +189,7 @@ async fn chat_message_from_one_tab_appears_in_the_other_as_text(which: Which) {
     browser.eval(&fill).await;
     browser.click(".chat-form button[type=submit]").await;
 
-    browser
-        .client
-        .switch_to_window(tab_b.handle)
-        .await
-        .expect("tab B");
+    browser.switch_to(&tab_b).await;
     let message = format!("{chat} .log li.chat .text");
     browser
         .wait_until(&text_of(&message), "the message in tab B")
@@ -212,6 +214,61 @@ async fn chat_message_from_one_tab_appears_in_the_other_as_text(which: Which) {
     browser.close().await;
 }
 
+/// Over HTTP/2 (`--tls`, the browser accepting the self-signed certificate), three tabs of the
+/// page: every panel of every tab connects on load, twelve streams at once on one connection,
+/// and the page says it got h2.
+async fn over_http2_every_panel_of_three_tabs_runs_at_once(which: Which) {
+    let name = which.framework().name;
+    let server = Running::start(which, &["--tls"]);
+    let browser = Browser::start(1100, 900).await;
+    // Every stream paced at 2 s, so that the paragraph (five sentences) outlasts opening the tabs.
+    let page = server.url("/?interval_ms=2000");
+    browser.goto(&page).await;
+    let mut tabs = vec![browser.current_tab().await];
+    for _ in 0..2 {
+        tabs.push(browser.open_tab(&page).await);
+    }
+    let every_panel = [
+        "/events",
+        "/events/paragraph",
+        "/events/counter",
+        "/events/chat",
+    ]
+    .map(|path| format!("{} === 'OPEN'", text_of(&format!("{} .state", panel(path)))))
+    .join(" && ");
+    for (n, tab) in tabs.iter().enumerate() {
+        browser.switch_to(tab).await;
+        browser
+            .wait_until(
+                &every_panel,
+                &format!("[{name}] every panel of tab {n} open"),
+            )
+            .await;
+        let protocol = "performance.getEntriesByType('navigation')[0].nextHopProtocol";
+        assert_eq!(
+            browser.eval(protocol).await,
+            json!("h2"),
+            "[{name}] tab {n}"
+        );
+        assert!(
+            browser
+                .eval(&text_of("#protocol"))
+                .await
+                .as_str()
+                .is_some_and(|p| p.starts_with("HTTP/2")),
+            "[{name}] the page shows the protocol"
+        );
+    }
+    let health = browser.eval("fetch('/health').then(r => r.json())").await;
+    let open = health["open_streams"].as_u64().unwrap_or_default();
+    assert!(open >= 12, "[{name}] {open} streams open at once: {health}");
+    for tab in &tabs {
+        browser.switch_to(tab).await;
+        assert_no_script_errors(&browser, name).await;
+    }
+    browser.close().await;
+}
+
 /// Runs each page case against each server.
 macro_rules! for_each_server {
     ($($case:ident),* $(,)?) => {
@@ -226,6 +283,7 @@ for_each_server!(
     paragraph_appears_once_and_the_204_stops_the_browser,
     counter_resumes_after_disconnect_without_gap_or_repeat,
     chat_message_from_one_tab_appears_in_the_other_as_text,
+    over_http2_every_panel_of_three_tabs_runs_at_once,
 );
 
 /// `/compare?ports=...` pointed at the three servers.

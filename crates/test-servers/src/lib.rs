@@ -42,6 +42,8 @@ pub struct Running {
     pub which: Which,
     /// The port it listens on, on 127.0.0.1.
     pub port: u16,
+    /// `https` when started with `--tls`, else `http`.
+    pub scheme: &'static str,
     shutdown: CancellationToken,
     thread: Option<JoinHandle<()>>,
 }
@@ -90,14 +92,19 @@ impl Running {
         Self {
             which,
             port,
+            scheme: if args.contains(&"--tls") {
+                "https"
+            } else {
+                "http"
+            },
             shutdown,
             thread: Some(thread),
         }
     }
 
-    /// `http://127.0.0.1:PORT` followed by `path`.
+    /// `http://127.0.0.1:PORT` (`https://` with `--tls`) followed by `path`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
     }
 }
 
