@@ -6,18 +6,35 @@
 #   scripts/run-all.sh --redis         one chat for all three: starts a redis-server of its own
 #                                      (Debian's package, installed if missing) on a free port
 #   scripts/run-all.sh --redis URL     one chat in the Redis at URL (redis://HOST:PORT)
+#   scripts/run-all.sh --tls           HTTPS with HTTP/2: one self-signed certificate for all
+#                                      three (made with openssl in a temporary directory), so
+#                                      that a browser accepts it once for /compare
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/services.sh
 
-redis_url="" redis_pid=""
-if [ "${1:-}" = "--redis" ]; then
-    shift
-    case "${1:-}" in
-        redis://* | rediss://* | unix://* | redis+unix://*) redis_url=$1; shift ;;
-        *) need redis-server:redis-server; start_redis ;;
+redis_url="" redis_pid="" redis_dir="" tls_dir="" scheme=http
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --redis)
+            shift
+            case "${1:-}" in
+                redis://* | rediss://* | unix://* | redis+unix://*) redis_url=$1; shift ;;
+                *) need redis-server:redis-server; start_redis ;;
+            esac ;;
+        --tls)
+            shift
+            need openssl:openssl
+            tls_dir=$(mktemp -d /tmp/sse-tls.XXXXXX)
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
+                -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+                -keyout "$tls_dir/key.pem" -out "$tls_dir/cert.pem" 2>/dev/null
+            echo "==> a self-signed certificate for localhost and 127.0.0.1: $tls_dir/cert.pem"
+            scheme=https ;;
+        *) break ;;
     esac
-fi
+done
+set -- ${redis_url:+--redis "$redis_url"} ${tls_dir:+--tls-cert "$tls_dir/cert.pem" --tls-key "$tls_dir/key.pem"} "$@"
 
 echo "==> cargo build --release -p server-axum -p server-actix -p server-warp"
 cargo build --release -p server-axum -p server-actix -p server-warp
@@ -36,19 +53,15 @@ stop() {
     if [ -n "$redis_pid" ]; then
         kill -TERM "$redis_pid" 2>/dev/null || true
         wait "$redis_pid" 2>/dev/null || true
-        rm -rf "$redis_dir"
     fi
+    rm -rf "$redis_dir" "$tls_dir"
 }
 trap 'stop INT' INT
 trap 'stop TERM' TERM EXIT
 
 for framework in axum actix warp; do
     # Each prints "listening on http://127.0.0.1:PORT/ (framework)" first.
-    if [ -n "$redis_url" ]; then
-        "target/release/server-$framework" --redis "$redis_url" "$@" &
-    else
-        "target/release/server-$framework" "$@" &
-    fi
+    "target/release/server-$framework" "$@" &
     pids="$pids $!"
 done
 sleep 1
@@ -56,7 +69,8 @@ sleep 1
 for pid in $pids; do
     kill -0 "$pid" 2>/dev/null || { echo "==> a server did not start (see above); stopping" >&2; exit 1; }
 done
-echo "==> open http://127.0.0.1:3000/compare to see all three side by side, or / on :3000 (axum),"
+echo "==> open $scheme://localhost:3000/compare to see all three side by side, or / on :3000 (axum),"
 echo "    :3001 (actix) and :3002 (warp); Ctrl-C stops all three"
 [ -z "$redis_url" ] || echo "==> one chat for all three, in $redis_url"
+[ -z "$tls_dir" ] || echo "==> HTTPS with HTTP/2: accept the certificate once in the browser (or curl --cacert $tls_dir/cert.pem)"
 wait $pids

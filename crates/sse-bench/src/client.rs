@@ -1,15 +1,23 @@
-//! The HTTP/1.1 client the subcommands share: one connection per stream, as a browser's
-//! `EventSource` opens one, and one kept-alive connection for posting.
+//! The client the subcommands share. Over `http://`, HTTP/1.1 with one connection per stream, as
+//! a browser's `EventSource` opens one over HTTP/1.1, and one kept-alive connection for
+//! posting. Over `https://`, HTTP/2, where many streams share a connection ([`Connection`] is
+//! then cheap to clone). Certificates are not checked: this tool only talks to servers on this
+//! machine, which make their own (`--tls`), as `curl -k` would.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use eventsource_stream::{EventStream, Eventsource};
 use http_body_util::{BodyDataStream, BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::{http1, http2};
 use hyper::{Method, Request, Response, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio::net::TcpStream;
 
 /// Any error of the client, as text: the tool reports it and goes on.
@@ -18,43 +26,118 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// A response body read as SSE events by `eventsource-stream`.
 pub type Events = EventStream<BodyDataStream<Incoming>>;
 
-/// Where to connect and what to ask for, from an `http://host:port/path?query` URL.
+/// Where to connect and what to ask for, from an `http://` or `https://host:port/path?query`
+/// URL.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// `host:port`.
     pub authority: String,
     /// `/path?query`.
     pub path: String,
+    /// `https://`: TLS, and HTTP/2.
+    pub tls: bool,
 }
 
 impl Target {
-    /// Reads an `http://` URL (no TLS: this tool talks to servers on this machine).
+    /// Reads an `http://` or `https://` URL.
     pub fn parse(url: &str) -> Result<Self, Error> {
         let uri: Uri = url.parse()?;
-        if uri.scheme_str() != Some("http") {
-            return Err(format!("{url}: only http:// URLs are supported").into());
-        }
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(format!("{url}: only http:// and https:// URLs").into()),
+        };
         let authority = uri.authority().ok_or("the URL has no host")?.to_string();
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-        Ok(Self { authority, path })
+        Ok(Self {
+            authority,
+            path,
+            tls,
+        })
     }
 
     /// The same server, another path.
     pub fn with_path(&self, path: &str) -> Self {
         Self {
-            authority: self.authority.clone(),
             path: path.to_owned(),
+            ..self.clone()
         }
+    }
+
+    /// The protocol, as a browser's `nextHopProtocol` names it.
+    pub fn protocol(&self) -> &'static str {
+        if self.tls { "h2" } else { "http/1.1" }
     }
 }
 
+/// One connection to a server: HTTP/1.1, or HTTP/2 over TLS.
+#[derive(Clone)]
+pub enum Connection {
+    /// One request at a time (cloning is for HTTP/2 only; an HTTP/1.1 clone would wait).
+    Http1(Arc<tokio::sync::Mutex<http1::SendRequest<Full<Bytes>>>>),
+    /// Any number of streams at once.
+    Http2(http2::SendRequest<Full<Bytes>>),
+}
+
 /// Opens a connection to `target`'s server.
-pub async fn connect(target: &Target) -> Result<SendRequest<Full<Bytes>>, Error> {
+pub async fn connect(target: &Target) -> Result<Connection, Error> {
     let stream = TcpStream::connect(&target.authority).await?;
     stream.set_nodelay(true)?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    if !target.tls {
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        return Ok(Connection::Http1(Arc::new(tokio::sync::Mutex::new(sender))));
+    }
+    let connector = tokio_rustls::TlsConnector::from(tls_config());
+    let host = target
+        .authority
+        .rsplit_once(':')
+        .map_or(&*target.authority, |(host, _)| host);
+    let name = ServerName::try_from(host.to_owned())?;
+    let stream = connector.connect(name, stream).await?;
+    let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
     tokio::spawn(connection);
-    Ok(sender)
+    Ok(Connection::Http2(sender))
+}
+
+impl Connection {
+    /// Sends `request` (its URI a path) and returns once the response headers arrive.
+    pub async fn send(
+        &self,
+        target: &Target,
+        request: hyper::http::request::Builder,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, Error> {
+        match self {
+            Self::Http1(sender) => {
+                let request = request
+                    .uri(&target.path)
+                    .header("host", &target.authority)
+                    .body(Full::new(body))?;
+                let mut sender = sender.lock().await;
+                sender.ready().await?;
+                Ok(sender.send_request(request).await?)
+            }
+            Self::Http2(sender) => {
+                let uri = format!("https://{}{}", target.authority, target.path);
+                let request = request.uri(uri).body(Full::new(body))?;
+                let mut sender = sender.clone();
+                sender.ready().await?;
+                Ok(sender.send_request(request).await?)
+            }
+        }
+    }
+
+    /// `GET` an event stream on this connection: its events, or an error for any status but
+    /// 200.
+    pub async fn subscribe(&self, target: &Target) -> Result<Events, Error> {
+        let request = Request::get("/").header("accept", "text/event-stream");
+        let response = self.send(target, request, Bytes::new()).await?;
+        if response.status() != StatusCode::OK {
+            return Err(format!("{} answered {}", target.path, response.status()).into());
+        }
+        Ok(response.into_body().into_data_stream().eventsource())
+    }
 }
 
 /// `GET` on a new connection, with `Last-Event-ID` when given; returns once the headers arrive.
@@ -62,41 +145,85 @@ pub async fn get(
     target: &Target,
     last_event_id: Option<&str>,
 ) -> Result<Response<Incoming>, Error> {
-    let mut sender = connect(target).await?;
-    let mut request = Request::get(&target.path)
-        .header("host", &target.authority)
-        .header("accept", "text/event-stream");
+    let connection = connect(target).await?;
+    let mut request = Request::get("/").header("accept", "text/event-stream");
     if let Some(id) = last_event_id {
         request = request.header("last-event-id", id);
     }
-    Ok(sender.send_request(request.body(Full::default())?).await?)
+    connection.send(target, request, Bytes::new()).await
 }
 
 /// `GET` an event stream on a new connection: its events, or an error for any status but 200.
 pub async fn subscribe(target: &Target) -> Result<Events, Error> {
-    let response = get(target, None).await?;
-    if response.status() != StatusCode::OK {
-        return Err(format!("{} answered {}", target.path, response.status()).into());
-    }
-    Ok(response.into_body().into_data_stream().eventsource())
+    connect(target).await?.subscribe(target).await
 }
 
 /// `POST` a JSON body on an open connection; returns the status and the whole answer.
 pub async fn post_json(
-    sender: &mut SendRequest<Full<Bytes>>,
+    connection: &Connection,
     target: &Target,
     json: String,
 ) -> Result<(StatusCode, Bytes), Error> {
-    sender.ready().await?;
     let request = Request::builder()
         .method(Method::POST)
-        .uri(&target.path)
-        .header("host", &target.authority)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(json)))?;
-    let response = sender.send_request(request).await?;
+        .header("content-type", "application/json");
+    let response = connection.send(target, request, Bytes::from(json)).await?;
     let status = response.status();
     Ok((status, response.into_body().collect().await?.to_bytes()))
+}
+
+/// rustls with ring, asking for HTTP/2, and accepting any certificate (see the module's doc).
+fn tls_config() -> Arc<ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(config)
+}
+
+/// Accepts whatever certificate the server shows, but still checks the handshake's signatures.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// `GET /health` of `target`'s server: the framework's name, as it says it.

@@ -154,7 +154,7 @@ async fn publish(chat: &Target, rate: u64, secs: u64) -> Result<(u64, u64), Erro
         ticks.tick().await;
         let body =
             serde_json::json!({ "user": "bench", "text": client::unix_micros().to_string() });
-        match client::post_json(&mut sender, chat, body.to_string()).await {
+        match client::post_json(&sender, chat, body.to_string()).await {
             Ok((status, _)) if status.as_u16() == 201 => published += 1,
             Ok(_) => errors += 1,
             Err(_) => {

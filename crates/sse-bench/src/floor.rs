@@ -210,11 +210,11 @@ mod tests {
         let mut chat = client::subscribe(&target.with_path("/events/chat"))
             .await
             .expect("chat");
-        let mut publisher = client::connect(&target).await.expect("connect");
+        let publisher = client::connect(&target).await.expect("connect");
         let posts = target.with_path("/chat");
         for text in ["one", "two"] {
             let body = format!(r#"{{"text":"{text}"}}"#);
-            let (status, _) = client::post_json(&mut publisher, &posts, body)
+            let (status, _) = client::post_json(&publisher, &posts, body)
                 .await
                 .expect("post");
             assert_eq!(status, 201);

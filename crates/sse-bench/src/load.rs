@@ -1,7 +1,12 @@
 //! `sse-bench load URL -c N -d SECS`: N subscribers hold a stream open; how many connect, how
 //! soon each gets its first event, how many events arrive, and what it costs the server.
+//!
+//! Over `http://`, each subscriber has a connection of its own (HTTP/1.1, as a browser). Over
+//! `https://`, HTTP/2: the subscribers are dealt out over `--connections` connections, as the
+//! streams of many tabs share one connection to a server.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -9,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{self, Error, Target};
+use crate::client::{self, Connection, Error, Target};
 use crate::ramp::{self, Counters};
 use crate::stats::{self, Percentiles, ProcSample};
 
@@ -18,6 +23,12 @@ use crate::stats::{self, Percentiles, ProcSample};
 pub struct LoadResult {
     /// The server's name, from its `/health`.
     pub server: String,
+    /// `http/1.1` (a connection per stream) or `h2` (streams sharing connections).
+    #[serde(default = "http1")]
+    pub protocol: String,
+    /// Connections carrying the streams: one per subscriber over HTTP/1.1.
+    #[serde(default)]
+    pub connections: u64,
     /// Subscribers asked for.
     pub clients: u64,
     /// Seconds of steady state measured.
@@ -40,24 +51,51 @@ pub struct LoadResult {
     pub cpu_percent: Option<f64>,
 }
 
-/// Runs the workload and prints what it measured.
+fn http1() -> String {
+    "http/1.1".to_owned()
+}
+
+/// Runs the workload and prints what it measured; over `https://`, on `connections` HTTP/2
+/// connections.
 pub async fn run(
     url: &str,
     clients: u64,
+    connections: u64,
     secs: u64,
     in_flight: usize,
     pid: Option<u32>,
 ) -> Result<LoadResult, Error> {
     let target = Target::parse(url)?;
     let server = client::server_name(&target).await?;
-    eprintln!("load: {clients} subscribers to {url} ({server}) for {secs} s");
     let before = pid.map(ProcSample::read).transpose()?;
+    // Over HTTP/2, the shared connections, opened first; over HTTP/1.1, none.
+    let mut shared = Vec::new();
+    if target.tls {
+        for _ in 0..connections.max(1) {
+            shared.push(client::connect(&target).await?);
+        }
+    }
+    let connections = if target.tls {
+        shared.len() as u64
+    } else {
+        clients
+    };
+    eprintln!(
+        "load: {clients} subscribers to {url} ({server}, {} on {connections} connections) for {secs} s",
+        target.protocol()
+    );
     let counters = Arc::new(Counters::default());
     let stop = CancellationToken::new();
     let subscribers = {
         let (counters, stop) = (counters.clone(), stop.clone());
+        let (target, shared) = (Arc::new(target.clone()), Arc::new(shared));
+        let dealt = Arc::new(AtomicUsize::new(0));
         ramp::spawn_subscribers(clients, in_flight, move |permit| async move {
-            subscriber(&target, &counters, &stop, permit).await
+            let connection = match shared.len() {
+                0 => None,
+                n => Some(&shared[dealt.fetch_add(1, Ordering::Relaxed) % n]),
+            };
+            subscriber(&target, connection, &counters, &stop, permit).await
         })
     };
     ramp::wait_until_all_settled(&counters, clients, Duration::from_secs(120)).await;
@@ -84,6 +122,8 @@ pub async fn run(
     let (rss_kib_per_conn, cpu_percent) = stats::server_cost(before, start, end, connected);
     Ok(LoadResult {
         server,
+        protocol: target.protocol().to_owned(),
+        connections,
         clients,
         secs,
         connected,
@@ -101,13 +141,17 @@ pub async fn run(
 /// Returns its time to first event (µs) and its id gaps, or `None` if it failed.
 async fn subscriber(
     target: &Target,
+    connection: Option<&Connection>,
     counters: &Counters,
     stop: &CancellationToken,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Option<(u64, u64)> {
     let started = Instant::now();
     let first = async {
-        let mut events = client::subscribe(target).await?;
+        let mut events = match connection {
+            Some(shared) => shared.subscribe(target).await?,
+            None => client::subscribe(target).await?,
+        };
         match events.next().await {
             Some(Ok(event)) => Ok::<_, Error>((events, event)),
             Some(Err(e)) => Err(e.to_string().into()),

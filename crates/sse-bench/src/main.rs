@@ -47,8 +47,12 @@ enum Command {
     },
     /// Hold N subscribers on a stream and measure connects, first events and server cost.
     Load {
-        /// The stream, e.g. http://127.0.0.1:3000/events
+        /// The stream, e.g. http://127.0.0.1:3000/events (https:// for HTTP/2 over TLS; the
+        /// certificate is not checked)
         url: String,
+        /// With https://: the HTTP/2 connections that carry the subscribers.
+        #[arg(long, default_value_t = 100)]
+        connections: u64,
         #[command(flatten)]
         run: Run,
     },
@@ -127,8 +131,13 @@ async fn main() -> Result<(), Error> {
             raw,
             last_event_id,
         } => listen::run(&url, raw, last_event_id).await,
-        Command::Load { url, run } => {
-            let result = load::run(&url, run.clients, run.secs, run.connects_in_flight, run.pid);
+        Command::Load {
+            url,
+            connections,
+            run,
+        } => {
+            let (clients, secs, in_flight) = (run.clients, run.secs, run.connects_in_flight);
+            let result = load::run(&url, clients, connections, secs, in_flight, run.pid);
             finish(Outcome::Load(result.await?), run.json)
         }
         Command::Fanout {

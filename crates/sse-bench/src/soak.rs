@@ -144,12 +144,12 @@ pub async fn run(base: &str, minutes: f64, clients: usize, pid: u32) -> Result<(
 /// Posts messages at random moments (on average 20 a second) until `deadline`; returns how many
 /// the server accepted, which are also the ids 1 to n it gave them.
 async fn publish(chat: &Target, deadline: Instant) -> Result<u64, Error> {
-    let mut sender = client::connect(chat).await?;
+    let sender = client::connect(chat).await?;
     let mut published = 0;
     while Instant::now() < deadline {
         sleep(Duration::from_millis(fastrand::u64(0..100))).await;
         let body = serde_json::json!({ "user": "soak", "text": format!("message {published}") });
-        let (status, _) = client::post_json(&mut sender, chat, body.to_string()).await?;
+        let (status, _) = client::post_json(&sender, chat, body.to_string()).await?;
         if status.as_u16() != 201 {
             return Err(format!("POST /chat answered {status}").into());
         }
