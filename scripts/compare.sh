@@ -9,6 +9,8 @@
 #   scripts/compare.sh                      the README's numbers (about 3 minutes after the build)
 #   scripts/compare.sh --clients 1000 --secs 5      a quick run
 #   scripts/compare.sh --servers axum       one server only (or 'axum floor', ...)
+#   scripts/compare.sh --tls                adds the load over HTTP/2 (TLS) for each server: the
+#                                           same subscribers carried on 100 connections
 #   scripts/compare.sh --redis              adds a fan-out column: the three servers on one
 #                                           redis-server (started here), the publisher posting to
 #                                           axum, the subscribers dealt out over all three
@@ -17,7 +19,7 @@ cd "$(dirname "$0")/.."
 . scripts/server-port.sh
 . scripts/services.sh
 
-clients=10000 secs=15 rate=10 servers="axum actix warp floor" redis=""
+clients=10000 secs=15 rate=10 servers="axum actix warp floor" redis="" tls=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --clients) clients=$2; shift 2 ;;
@@ -25,7 +27,8 @@ while [ $# -gt 0 ]; do
         --rate) rate=$2; shift 2 ;;
         --servers) servers=$2; shift 2 ;;
         --redis) redis=yes; shift ;;
-        *) echo "usage: $0 [--clients N] [--secs S] [--rate R] [--servers 'axum actix warp floor'] [--redis]" >&2; exit 2 ;;
+        --tls) tls=yes; shift ;;
+        *) echo "usage: $0 [--clients N] [--secs S] [--rate R] [--servers 'axum actix warp floor'] [--tls] [--redis]" >&2; exit 2 ;;
     esac
 done
 
@@ -68,6 +71,14 @@ for server in $servers; do
         --pid "$pid" --json "$out/fanout-$server.json" >/dev/null
     stop
     sleep 2
+    if [ -n "$tls" ] && [ "$server" != floor ]; then
+        echo "==> $server over HTTP/2: load, $clients subscribers on 100 connections for $secs s"
+        start "$server" --tls
+        "$bench" load "https://127.0.0.1:$port/events" --connections 100 --clients "$clients" \
+            --secs "$secs" --pid "$pid" --json "$out/load-h2-$server.json" >/dev/null
+        stop
+        sleep 2
+    fi
 done
 
 if [ -n "$redis" ]; then

@@ -8,6 +8,6 @@ wait_for_port() {
         tries=$((tries + 1))
         [ "$tries" -le 100 ] || { echo "$2 did not start; see $1" >&2; exit 1; }
         sleep 0.1
-        port=$(sed -n '1s|^listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$1")
+        port=$(sed -n '1s|^listening on https\{0,1\}://127.0.0.1:\([0-9]*\)/.*|\1|p' "$1")
     done
 }

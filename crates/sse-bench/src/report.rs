@@ -70,12 +70,14 @@ fn mark(server: &str, met: bool) -> &'static str {
 /// Writes `report.md` and `report.svg` into `out` and returns the Markdown.
 pub fn write(outcomes: &[Outcome], out: &Path) -> Result<String, Error> {
     let names = columns(outcomes);
-    let load = |name: &str| {
+    let load_over = |name: &str, protocol: &str| {
         outcomes.iter().find_map(|o| match o {
-            Outcome::Load(r) if r.server == name => Some(r),
+            Outcome::Load(r) if r.server == name && r.protocol == protocol => Some(r),
             _ => None,
         })
     };
+    let load = |name: &str| load_over(name, "http/1.1");
+    let load_h2 = |name: &str| load_over(name, "h2");
     let fanout = |name: &str| {
         outcomes.iter().find_map(|o| match o {
             Outcome::Fanout(r) if r.server == name => Some(r),
@@ -133,6 +135,38 @@ pub fn write(outcomes: &[Outcome], out: &Path) -> Result<String, Error> {
                     .map_or_else(na, |cpu| format!("{cpu:.1}{}", mark(n, cpu <= CPU_PERCENT)))
             },
         )?;
+    }
+    if let Some(any) = names.iter().find_map(|n| load_h2(n)) {
+        let title = format!(
+            "**load over HTTP/2** (TLS): `GET /events`, {} subscribers on {} connections, 1 event/s, {} s",
+            any.clients, any.connections, any.secs
+        );
+        row(title, "", &|_| String::new())?;
+        row("connected / failed".into(), "all / 0", &|n| {
+            load_h2(n).map_or_else(na, |r| {
+                let met = r.failed == 0 && r.connected == r.clients;
+                format!("{} / {}{}", r.connected, r.failed, mark(n, met))
+            })
+        })?;
+        row("first event p50 / p99 / max (ms)".into(), "", &|n| {
+            load_h2(n).map_or_else(na, |r| {
+                let p = r.first_event_ms;
+                format!("{:.1} / {:.1} / {:.1}", p.p50, p.p99, p.max)
+            })
+        })?;
+        row("events/s, id gaps".into(), "", &|n| {
+            load_h2(n).map_or_else(na, |r| format!("{:.0}, {}", r.events_per_sec, r.gaps))
+        })?;
+        row("server RSS per stream (KiB)".into(), "", &|n| {
+            load_h2(n)
+                .and_then(|r| r.rss_kib_per_conn)
+                .map_or_else(na, |kib| format!("{kib:.1}"))
+        })?;
+        row("server CPU, steady state (% of a core)".into(), "", &|n| {
+            load_h2(n)
+                .and_then(|r| r.cpu_percent)
+                .map_or_else(na, |cpu| format!("{cpu:.1}"))
+        })?;
     }
     if let Some(any) = names.iter().find_map(|n| fanout(n)) {
         let title = format!(
