@@ -97,10 +97,12 @@ impl ChatLog {
 
     /// The encoded chat events of one subscriber: see [`Hub::subscribe`].
     ///
-    /// With Redis, a `Last-Event-ID` above the newest id this process has read may be an id
-    /// another instance has just given out, which the reader is about to bring. Treating it as
-    /// unknown (a fresh start) would replay messages the browser already has; so the stream's
-    /// newest id is asked first, and an id the stream has given out is waited for.
+    /// With Redis, this process's hub may be a moment behind the stream (a few hundred
+    /// microseconds: the reader has not brought the newest entries yet). So the stream's newest
+    /// id is asked first: a `Last-Event-ID` another instance has just given out is waited for
+    /// (rather than taken for unknown, which would replay messages the browser already has), and
+    /// "the last `history` messages" are the stream's last, including one this client has just
+    /// posted. Only a resume the hub can already serve skips the question.
     pub fn subscribe(
         &self,
         last_event_id: Option<u64>,
@@ -108,14 +110,20 @@ impl ChatLog {
     ) -> impl Stream<Item = Bytes> + Send + Sync + use<> {
         let hub = Arc::clone(self.hub());
         match self {
-            Self::Redis(redis) if !redis.synced() || last_event_id > Some(hub.newest_id()) => {
+            Self::Redis(redis)
+                if !redis.synced() || last_event_id.is_none_or(|id| id > hub.newest_id()) =>
+            {
                 let redis = redis.clone();
                 // A task, so that the stream holds only its (Sync) handle.
                 let start = tokio::spawn(async move { redis.start_for(last_event_id).await });
                 let messages = stream::once(async move {
                     match start.await {
-                        Ok(Some(cursor)) => hub.subscribe_after(cursor).left_stream(),
-                        _ => hub.subscribe(last_event_id, history).right_stream(),
+                        Ok(Start::After(cursor)) => hub.subscribe_after(cursor),
+                        Ok(Start::Latest(newest)) => {
+                            hub.subscribe_after(hub.latest_cursor(newest, history))
+                        }
+                        // The task panicked (it does not): start as the hub would.
+                        Err(_) => hub.subscribe_after(hub.latest_cursor(hub.newest_id(), history)),
                     }
                 })
                 .flatten();
@@ -257,26 +265,35 @@ impl RedisLog {
         Ok(id)
     }
 
-    /// Where a subscriber should start, for a `Last-Event-ID` the hub may not have yet:
-    /// `Some(id)` when the stream has given it out (wait for what follows), `None` to start as
-    /// the hub would. Waits first, briefly, for the reader's first pass over the stream, so that
-    /// a server that has just started does not serve a half-read history.
-    async fn start_for(&self, last_event_id: Option<u64>) -> Option<u64> {
+    /// Where a subscriber should start, asked of Redis. Waits first, briefly, for the reader's
+    /// first pass over the stream, so that a server that has just started does not serve a
+    /// half-read history.
+    async fn start_for(&self, last_event_id: Option<u64>) -> Start {
         let mut synced = self.status.synced.subscribe();
         let _ = tokio::time::timeout(PUBLISH_TIMEOUT, synced.wait_for(|s| *s)).await;
-        let id = last_event_id?;
-        if id <= self.hub.newest_id() {
-            return Some(id);
-        }
+        let local = self.hub.newest_id();
         let mut writer = self.writer.clone();
-        let newest = tokio::time::timeout(PUBLISH_TIMEOUT, newest_id(&mut writer)).await;
-        match newest {
-            Ok(Ok(newest)) => (id <= newest).then_some(id),
-            // Redis cannot say: trust the browser, whose id came from some instance. The reader
-            // brings what follows once Redis is back.
-            _ => Some(id),
+        let newest = match tokio::time::timeout(PUBLISH_TIMEOUT, newest_id(&mut writer)).await {
+            Ok(Ok(newest)) => Some(newest.max(local)),
+            // Redis cannot say: trust a browser's id, which came from some instance; the
+            // reader brings what follows once Redis is back.
+            _ => None,
+        };
+        match (last_event_id, newest) {
+            (Some(id), Some(newest)) if id <= newest => Start::After(id),
+            (Some(id), None) => Start::After(id),
+            // An id the stream never gave out: start as without one.
+            (_, newest) => Start::Latest(newest.unwrap_or(local)),
         }
     }
+}
+
+/// Where a subscriber starts.
+enum Start {
+    /// After this id.
+    After(u64),
+    /// With the last `history` messages up to this id.
+    Latest(u64),
 }
 
 /// The reader: the one task per process that copies the stream into the hub.

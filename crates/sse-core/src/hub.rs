@@ -216,15 +216,20 @@ impl Hub {
         last_event_id: Option<u64>,
         history: usize,
     ) -> impl Stream<Item = Bytes> + Send + Sync + use<> {
-        let cursor = {
-            let log = self.read_log();
-            let newest = log.next_id() - 1;
-            match last_event_id {
-                Some(id) if id <= newest => id,
-                _ => newest.saturating_sub(history as u64).max(log.first_id - 1),
-            }
+        let newest = self.newest_id();
+        let cursor = match last_event_id {
+            Some(id) if id <= newest => id,
+            _ => self.latest_cursor(newest, history),
         };
         self.subscribe_after(cursor)
+    }
+
+    /// The cursor of a subscriber that starts with the last `history` messages up to `newest`
+    /// (for [`Hub::subscribe_after`]), or with the oldest kept: never a `lagged`. `newest` may
+    /// be above this hub's newest, given out elsewhere and not handed here yet.
+    pub fn latest_cursor(&self, newest: u64, history: usize) -> u64 {
+        let first_id = self.read_log().first_id;
+        newest.saturating_sub(history as u64).max(first_id - 1)
     }
 
     /// The encoded events after message `cursor`, in id order, forever: the same as
