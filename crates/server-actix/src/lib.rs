@@ -12,6 +12,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Responder, web};
 use actix_web_lab::sse::{self, Sse};
 use futures_util::StreamExt;
 use sse_core::chat::{ChatHeaders, ChatReply};
+use sse_core::keep_alive::KeepAlive;
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::STREAM_HEADERS;
 use sse_core::{
@@ -119,15 +120,22 @@ fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
                 match answer {
                     StreamAnswer::Events(events) => {
                         let retry = events.retry();
-                        let events = events.take_until(gone).map(to_actix);
-                        let mut sse = Sse::from_infallible_stream(events)
+                        // The core's keep-alive, after --keep-alive-secs of silence only:
+                        // actix-web-lab's `with_keep_alive` is a plain interval, which fires
+                        // right after the first event and keeps firing while events flow.
+                        let events = Box::pin(events.take_until(gone));
+                        let events = KeepAlive::events(events, state.keep_alive());
+                        let mut sse = Sse::from_infallible_stream(events.map(to_actix))
                             .with_retry_duration(retry)
-                            .with_keep_alive(state.keep_alive())
                             .customize();
                         for header in STREAM_HEADERS {
                             sse = sse.insert_header(header);
                         }
-                        sse.respond_to(&request).map_into_boxed_body()
+                        let mut response = sse.respond_to(&request).map_into_boxed_body();
+                        // actix-web-lab says `Content-Encoding: identity` (to keep a compression
+                        // middleware away); axum and warp send no such header, nor does this.
+                        response.headers_mut().remove(header::CONTENT_ENCODING);
+                        response
                     }
                     // Chat: bytes encoded once by the hub, shared by every subscriber, sent as
                     // they are.

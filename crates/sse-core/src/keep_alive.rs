@@ -1,6 +1,8 @@
-//! A keep-alive comment on an idle stream, for bodies of the core's encoded bytes: every warp
-//! stream, and the chat stream on all three servers (axum's and actix-web-lab's SSE responses
-//! have their own).
+//! A keep-alive comment on an idle stream, written only after `--keep-alive-secs` without an
+//! event: for bodies of the core's encoded bytes (every warp stream, and the chat stream on all
+//! three servers), and for actix's streams of core events, whose own keep-alive (actix-web-lab's)
+//! is a plain interval that also fires at the start and while events flow. axum's `KeepAlive`
+//! already waits for silence.
 //!
 //! Proxies and browsers may close a connection that has been silent for a while; a comment line
 //! (`: keep-alive`) costs a few bytes and is ignored by `EventSource`. Tested with paused time by
@@ -15,32 +17,53 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::time::{Instant, Sleep, sleep};
 
+use crate::event::Event;
+use crate::state::KEEP_ALIVE_COMMENT;
+
 /// The keep-alive comment on the wire: `Event::comment(KEEP_ALIVE_COMMENT).encode()`.
 pub const KEEP_ALIVE_BYTES: Bytes = Bytes::from_static(b": keep-alive\n\n");
 
-/// Yields the encoded events of `S`, and a keep-alive comment whenever `period` passes without
-/// one.
-pub struct KeepAlive<S> {
+/// Yields the items of `S` (encoded events, or core events), and a keep-alive comment whenever
+/// `period` passes without one.
+pub struct KeepAlive<S: Stream> {
     events: S,
     period: Duration,
     idle: Pin<Box<Sleep>>,
+    comment: S::Item,
 }
 
-impl<S> KeepAlive<S> {
-    /// Wraps `events`.
+impl<S: Stream<Item = Bytes>> KeepAlive<S> {
+    /// Wraps a stream of encoded events; the comment is [`KEEP_ALIVE_BYTES`].
     pub fn new(events: S, period: Duration) -> Self {
+        Self::with_comment(events, period, KEEP_ALIVE_BYTES)
+    }
+}
+
+impl<S: Stream<Item = Event>> KeepAlive<S> {
+    /// Wraps a stream of core events; the comment is `Event::comment(KEEP_ALIVE_COMMENT)`.
+    pub fn events(events: S, period: Duration) -> Self {
+        Self::with_comment(events, period, Event::comment(KEEP_ALIVE_COMMENT))
+    }
+}
+
+impl<S: Stream> KeepAlive<S> {
+    fn with_comment(events: S, period: Duration, comment: S::Item) -> Self {
         Self {
             events,
             period,
             idle: Box::pin(sleep(period)),
+            comment,
         }
     }
 }
 
-impl<S: Stream<Item = Bytes> + Unpin> Stream for KeepAlive<S> {
-    type Item = Bytes;
+impl<S: Stream + Unpin> Stream for KeepAlive<S>
+where
+    S::Item: Clone + Unpin,
+{
+    type Item = S::Item;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
         let this = &mut *self;
         if let Poll::Ready(next) = Pin::new(&mut this.events).poll_next(cx) {
             this.idle.as_mut().reset(Instant::now() + this.period);
@@ -48,7 +71,7 @@ impl<S: Stream<Item = Bytes> + Unpin> Stream for KeepAlive<S> {
         }
         if this.idle.as_mut().poll(cx).is_ready() {
             this.idle.as_mut().reset(Instant::now() + this.period);
-            return Poll::Ready(Some(KEEP_ALIVE_BYTES));
+            return Poll::Ready(Some(this.comment.clone()));
         }
         Poll::Pending
     }
@@ -57,7 +80,6 @@ impl<S: Stream<Item = Bytes> + Unpin> Stream for KeepAlive<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Event;
     use crate::state::KEEP_ALIVE_COMMENT;
     use futures_util::StreamExt;
     use tokio_stream::wrappers::UnboundedReceiverStream;
