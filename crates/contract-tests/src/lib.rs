@@ -49,6 +49,7 @@ macro_rules! contract_suite {
             cases::unknown_paths_get_404_and_wrong_methods_405,
             cases::health_reports_the_framework_and_open_streams,
             cases::idle_stream_gets_keep_alive_comments,
+            cases::no_keep_alive_comment_while_events_flow,
             cases::past_max_streams_a_stream_is_told_to_come_back_later,
             cases::page_and_assets_are_served,
             chat::chat_post_answers_name_what_was_wrong,
@@ -65,7 +66,8 @@ macro_rules! contract_suite {
             cases::sigint_ends_streams_and_exits_zero_within_2s,
             operations::hundreds_of_vanished_clients_are_released_within_5s,
             operations::odd_headers_get_a_clean_answer_and_the_server_goes_on,
-            operations::out_of_descriptors_it_logs_backs_off_and_recovers;
+            operations::out_of_descriptors_it_logs_backs_off_and_recovers,
+            operations::a_port_in_use_is_one_sentence_and_a_non_zero_exit;
             // What only HTTP/2 has: many streams on one connection, a stream reset alone.
             http2_only:
             h2::streams_share_one_connection_with_no_connection_specific_headers,

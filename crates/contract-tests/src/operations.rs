@@ -308,3 +308,37 @@ pub async fn out_of_descriptors_it_logs_backs_off_and_recovers(target: Target) {
         "[{fw}] {failures} accept failures logged: no back-off"
     );
 }
+
+/// A second server on a port already taken: one sentence on stderr that names the port and says
+/// what to do, no `Debug` dump, and a non-zero exit.
+pub async fn a_port_in_use_is_one_sentence_and_a_non_zero_exit(target: Target) {
+    let server = Server::start(target, &[]).await;
+    let fw = target.framework;
+    let port = server.addr.port().to_string();
+    let second = tokio::process::Command::new(target.binary)
+        .args(["--host", "127.0.0.1", "--port", &port])
+        .env("RUST_LOG", "warn")
+        .output();
+    let output = tokio::time::timeout(PATIENCE, second)
+        .await
+        .unwrap_or_else(|_| panic!("[{fw}] a second server on a taken port did not exit"))
+        .expect("running the server");
+    assert!(
+        !output.status.success(),
+        "[{fw}] exit status {}",
+        output.status
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "[{fw}] one line: {stderr:?}");
+    let line = lines[0];
+    assert!(line.contains(&format!("port {port}")), "[{fw}] {line}");
+    assert!(
+        line.contains("already in use") && line.contains("--port"),
+        "[{fw}] {line}"
+    );
+    assert!(
+        !line.contains("Os {") && !line.contains("kind:"),
+        "[{fw}] a Debug dump: {line}"
+    );
+}

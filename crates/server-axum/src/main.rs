@@ -1,12 +1,26 @@
 //! `server-axum`: parses the shared options, binds, prints the address, and serves (HTTPS with
-//! `--tls`) until SIGINT or SIGTERM. `cargo run -p server-axum -- --help` lists the options.
+//! `--tls`) until SIGINT or SIGTERM. A start-up error is one sentence on stderr and exit status 1.
+//! `cargo run -p server-axum -- --help` lists the options.
+
+use std::process::ExitCode;
 
 use sse_core::{Options, Tls, logging, net, shutdown};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() -> ExitCode {
     let options = Options::parse_for(server_axum::FRAMEWORK);
     logging::init(server_axum::FRAMEWORK);
+    match run(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One sentence that says what to do, never a Debug dump.
+            eprintln!("server-axum: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(options: Options) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let tls = Tls::from_options(&options)?;
     let listener = net::bind(&options.host, options.port).await?;
     let addr = listener.local_addr()?;
