@@ -48,10 +48,7 @@ chmod 777 "$nginx_dir"
 nginx -p "$nginx_dir/" -c "$nginx_dir/nginx.conf" -e stderr &
 pids="$pids $!"
 sleep 1
-# A server that could not start (its port taken, say) has said why above: stop the rest.
-for pid in $pids; do
-    kill -0 "$pid" 2>/dev/null || { echo "==> a server did not start (see above); stopping" >&2; exit 1; }
-done
+all_started $pids
 echo "==> open http://127.0.0.1:$port/ : nginx in front of axum (3000), actix (3001) and warp (3002),"
 echo "    one chat through $redis_url. Which server answered each request: $nginx_dir/access.log"
 echo "    Ctrl-C stops everything."

@@ -65,10 +65,7 @@ for framework in axum actix warp; do
     pids="$pids $!"
 done
 sleep 1
-# A server that could not start (its port taken, say) has said why above: stop the rest.
-for pid in $pids; do
-    kill -0 "$pid" 2>/dev/null || { echo "==> a server did not start (see above); stopping" >&2; exit 1; }
-done
+all_started $pids
 echo "==> open $scheme://localhost:3000/compare to see all three side by side, or / on :3000 (axum),"
 echo "    :3001 (actix) and :3002 (warp); Ctrl-C stops all three"
 [ -z "$redis_url" ] || echo "==> one chat for all three, in $redis_url"

@@ -3,6 +3,9 @@
 #
 # need PROGRAM:PACKAGE ...   installs the packages whose programs are missing (apt-get, as
 #                            root on Debian); elsewhere says what to install and returns 1.
+# all_started PID ...        exits 1 (so the caller's trap stops the rest) when one of these
+#                            processes has already ended: a server that could not start (its
+#                            port taken, say) has said why on stderr.
 # start_redis                starts redis-server on the first free port from 6380, keeping
 #                            nothing on disk (its directory is a new one under /tmp); sets
 #                            $redis_url and $redis_pid.
@@ -44,4 +47,10 @@ start_redis() {
     done
     echo "no free port for redis-server in 6380..6399; see $redis_dir/redis.log" >&2
     return 1
+}
+
+all_started() {
+    for pid in "$@"; do
+        kill -0 "$pid" 2>/dev/null || { echo "==> a server did not start (see above); stopping" >&2; exit 1; }
+    done
 }
