@@ -56,6 +56,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let state = AppState::new(FRAMEWORK, options, shutdown.clone());
+    state.ready().await;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))

@@ -57,6 +57,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let state = AppState::new(FRAMEWORK, options, shutdown.clone());
+    state.ready().await;
     sse_core::serve::serve(listener, tls, app(state), shutdown).await
 }
 

@@ -105,6 +105,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let state = AppState::new(FRAMEWORK, options, shutdown.clone());
+    state.ready().await;
     sse_core::serve::serve(listener, tls, warp::service(routes(state)), shutdown).await
 }
 

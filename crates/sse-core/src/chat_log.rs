@@ -15,8 +15,12 @@
 //!   instances, and `Last-Event-ID` works unchanged. The stream is trimmed to `--history`.
 //! - **One reader per process**, on its own connection (a blocking read holds its connection),
 //!   appends what the stream holds to the hub in the stream's order. It starts from the
-//!   beginning of the stream, so the local log reaches back as far as Redis keeps. Each message
-//!   is encoded once per process; slow subscribers and `lagged` work as without Redis.
+//!   beginning of the stream, so the local log reaches back as far as Redis keeps, and the
+//!   server accepts connections once it has (at most 2 s). Each message is encoded once per
+//!   process; slow subscribers and `lagged` work as without Redis.
+//! - **A post answers once this process has it**: `POST /chat` returns its 201 when the reader
+//!   has brought the message (a moment), so a client that posts and then subscribes here finds
+//!   it in the history.
 //! - **Redis unreachable.** `POST /chat` answers 503 with `Retry-After`; open streams stay open
 //!   (keep-alive goes on); the reader retries with back-off, logs the outage once and its end
 //!   once, and goes on from the last id it read: no gap, no duplicate.
@@ -97,12 +101,12 @@ impl ChatLog {
 
     /// The encoded chat events of one subscriber: see [`Hub::subscribe`].
     ///
-    /// With Redis, this process's hub may be a moment behind the stream (a few hundred
-    /// microseconds: the reader has not brought the newest entries yet). So the stream's newest
-    /// id is asked first: a `Last-Event-ID` another instance has just given out is waited for
-    /// (rather than taken for unknown, which would replay messages the browser already has), and
-    /// "the last `history` messages" are the stream's last, including one this client has just
-    /// posted. Only a resume the hub can already serve skips the question.
+    /// With Redis, a `Last-Event-ID` above the newest id this process has read may be an id
+    /// another instance has just given out, which the reader is about to bring (a few hundred
+    /// microseconds behind). Treating it as unknown (a fresh start) would replay messages the
+    /// browser already has; so the stream's newest id is asked first, and an id the stream has
+    /// given out is waited for. Every other subscriber starts at once, from the hub, as it is
+    /// when the request arrives: a message posted after that is never missed.
     pub fn subscribe(
         &self,
         last_event_id: Option<u64>,
@@ -110,20 +114,14 @@ impl ChatLog {
     ) -> impl Stream<Item = Bytes> + Send + Sync + use<> {
         let hub = Arc::clone(self.hub());
         match self {
-            Self::Redis(redis)
-                if !redis.synced() || last_event_id.is_none_or(|id| id > hub.newest_id()) =>
-            {
+            Self::Redis(redis) if last_event_id > Some(hub.newest_id()) => {
                 let redis = redis.clone();
                 // A task, so that the stream holds only its (Sync) handle.
                 let start = tokio::spawn(async move { redis.start_for(last_event_id).await });
                 let messages = stream::once(async move {
                     match start.await {
-                        Ok(Start::After(cursor)) => hub.subscribe_after(cursor),
-                        Ok(Start::Latest(newest)) => {
-                            hub.subscribe_after(hub.latest_cursor(newest, history))
-                        }
-                        // The task panicked (it does not): start as the hub would.
-                        Err(_) => hub.subscribe_after(hub.latest_cursor(hub.newest_id(), history)),
+                        Ok(Some(cursor)) => hub.subscribe_after(cursor).left_stream(),
+                        _ => hub.subscribe(last_event_id, history).right_stream(),
                     }
                 })
                 .flatten();
@@ -231,10 +229,6 @@ impl RedisLog {
         self.status.is_up()
     }
 
-    fn synced(&self) -> bool {
-        *self.status.synced.borrow()
-    }
-
     /// `XADD sse:chat MAXLEN <history> 0-* user .. text .. time ..`: Redis gives the id.
     async fn publish(&self, user: &str, text: &str) -> Result<u64, Unavailable> {
         let fields = [("user", user), ("text", text), ("time", &hub::now())];
@@ -262,38 +256,36 @@ impl RedisLog {
             Unavailable(format!("the chat stream holds an id that is not 0-n: {id}"))
         })?;
         self.hub.count_published();
+        // Answer once this process's reader has the message too (a moment, bounded): a client
+        // that posts and then opens a stream here finds its message in the history.
+        let _ = tokio::time::timeout(PUBLISH_TIMEOUT, self.hub.until_has(id)).await;
         Ok(id)
     }
 
-    /// Where a subscriber should start, asked of Redis. Waits first, briefly, for the reader's
-    /// first pass over the stream, so that a server that has just started does not serve a
-    /// half-read history.
-    async fn start_for(&self, last_event_id: Option<u64>) -> Start {
+    /// Resolves once the reader has read the stream as far as it went when the reader connected,
+    /// or after 2 s (Redis down at start): a server waits for it before it accepts
+    /// connections, so that it never serves a half-read history.
+    pub async fn ready(&self) {
         let mut synced = self.status.synced.subscribe();
         let _ = tokio::time::timeout(PUBLISH_TIMEOUT, synced.wait_for(|s| *s)).await;
-        let local = self.hub.newest_id();
+    }
+
+    /// Where a subscriber should start, for a `Last-Event-ID` the hub may not have yet:
+    /// `Some(id)` when the stream has given it out (wait for what follows), `None` to start as
+    /// the hub would.
+    async fn start_for(&self, last_event_id: Option<u64>) -> Option<u64> {
+        let id = last_event_id?;
+        if id <= self.hub.newest_id() {
+            return Some(id);
+        }
         let mut writer = self.writer.clone();
-        let newest = match tokio::time::timeout(PUBLISH_TIMEOUT, newest_id(&mut writer)).await {
-            Ok(Ok(newest)) => Some(newest.max(local)),
-            // Redis cannot say: trust a browser's id, which came from some instance; the
-            // reader brings what follows once Redis is back.
-            _ => None,
-        };
-        match (last_event_id, newest) {
-            (Some(id), Some(newest)) if id <= newest => Start::After(id),
-            (Some(id), None) => Start::After(id),
-            // An id the stream never gave out: start as without one.
-            (_, newest) => Start::Latest(newest.unwrap_or(local)),
+        match tokio::time::timeout(PUBLISH_TIMEOUT, newest_id(&mut writer)).await {
+            Ok(Ok(newest)) => (id <= newest).then_some(id),
+            // Redis cannot say: trust the browser, whose id came from some instance. The reader
+            // brings what follows once Redis is back.
+            _ => Some(id),
         }
     }
-}
-
-/// Where a subscriber starts.
-enum Start {
-    /// After this id.
-    After(u64),
-    /// With the last `history` messages up to this id.
-    Latest(u64),
 }
 
 /// The reader: the one task per process that copies the stream into the hub.

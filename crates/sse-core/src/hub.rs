@@ -193,6 +193,13 @@ impl Hub {
         self.published.inc();
     }
 
+    /// Resolves once the hub holds message `id` (or a newer one).
+    pub async fn until_has(&self, id: u64) {
+        let mut newest = self.newest.subscribe();
+        // Err only if the hub is gone, and `self` holds it: never.
+        let _ = newest.wait_for(|&newest| newest >= id).await;
+    }
+
     /// The id of the newest message, 0 before the first.
     pub fn newest_id(&self) -> u64 {
         *self.newest.borrow()
@@ -224,10 +231,9 @@ impl Hub {
         self.subscribe_after(cursor)
     }
 
-    /// The cursor of a subscriber that starts with the last `history` messages up to `newest`
-    /// (for [`Hub::subscribe_after`]), or with the oldest kept: never a `lagged`. `newest` may
-    /// be above this hub's newest, given out elsewhere and not handed here yet.
-    pub fn latest_cursor(&self, newest: u64, history: usize) -> u64 {
+    /// The cursor of a subscriber that starts with the last `history` messages up to `newest`,
+    /// or with the oldest kept: never a `lagged`.
+    fn latest_cursor(&self, newest: u64, history: usize) -> u64 {
         let first_id = self.read_log().first_id;
         newest.saturating_sub(history as u64).max(first_id - 1)
     }

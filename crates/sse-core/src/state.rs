@@ -110,6 +110,14 @@ impl AppState {
         }
     }
 
+    /// Resolves when the server may accept connections: at once, or with `--redis` once the
+    /// chat's reader has read the stream (at most 2 s; see [`RedisLog::ready`]).
+    pub async fn ready(&self) {
+        if let ChatLog::Redis(redis) = &self.inner.chat {
+            redis.ready().await;
+        }
+    }
+
     /// The options the server was started with.
     pub fn options(&self) -> &Options {
         &self.inner.options
