@@ -126,6 +126,21 @@ mod tests {
         assert!(said.contains("--port 0"), "{said}");
     }
 
+    #[test]
+    fn a_low_port_without_permission_says_what_to_do() {
+        let err = BindError {
+            host: "127.0.0.1".to_owned(),
+            port: 80,
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
+        let said = err.to_string();
+        assert!(
+            said.starts_with("no permission to listen on port 80"),
+            "{said}"
+        );
+        assert!(said.contains("from 1024 up"), "{said}");
+    }
+
     #[tokio::test]
     async fn an_address_of_another_machine_is_said_to_be_one() {
         let err = bind("192.0.2.1", 0)
