@@ -223,19 +223,17 @@ impl Hub {
         last_event_id: Option<u64>,
         history: usize,
     ) -> impl Stream<Item = Bytes> + Send + Sync + use<> {
-        let newest = self.newest_id();
-        let cursor = match last_event_id {
-            Some(id) if id <= newest => id,
-            _ => self.latest_cursor(newest, history),
+        // The newest id, the oldest kept and the epoch, read under one lock: the log as it is.
+        let (cursor, epoch) = {
+            let log = self.read_log();
+            let newest = log.next_id() - 1;
+            let cursor = match last_event_id {
+                Some(id) if id <= newest => id,
+                _ => newest.saturating_sub(history as u64).max(log.first_id - 1),
+            };
+            (cursor, log.epoch)
         };
-        self.subscribe_after(cursor)
-    }
-
-    /// The cursor of a subscriber that starts with the last `history` messages up to `newest`,
-    /// or with the oldest kept: never a `lagged`.
-    fn latest_cursor(&self, newest: u64, history: usize) -> u64 {
-        let first_id = self.read_log().first_id;
-        newest.saturating_sub(history as u64).max(first_id - 1)
+        self.subscriber(cursor, epoch)
     }
 
     /// The encoded events after message `cursor`, in id order, forever: the same as
@@ -246,11 +244,21 @@ impl Hub {
         self: &Arc<Self>,
         cursor: u64,
     ) -> impl Stream<Item = Bytes> + Send + Sync + use<> {
+        let epoch = self.read_log().epoch;
+        self.subscriber(cursor, epoch)
+    }
+
+    /// The stream of one subscriber whose cursor belongs to the log's `epoch`.
+    fn subscriber(
+        self: &Arc<Self>,
+        cursor: u64,
+        epoch: u64,
+    ) -> impl Stream<Item = Bytes> + Send + Sync + use<> {
         let subscriber = Subscriber {
             hub: Arc::clone(self),
             newest: self.newest.subscribe(),
             cursor,
-            epoch: self.read_log().epoch,
+            epoch,
             ready: VecDeque::with_capacity(BATCH + 2),
         };
         stream::unfold(subscriber, |mut subscriber| async move {
