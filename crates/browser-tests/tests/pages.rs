@@ -323,6 +323,12 @@ async fn compare_shows_three_live_columns_and_chat_per_server() {
     }
     // Posted from the axum page to actix's port: a cross-origin request, preflight and all.
     let actix = column(servers[1].port);
+    // The tick log grows until it holds its 8 entries, pushing the chat form down as it does:
+    // a click while it moves can land beside the button. Click once it has stopped.
+    let settled = format!("document.querySelectorAll('{actix} .ticks li').length >= 8");
+    browser
+        .wait_until(&settled, "actix's tick log full, the layout still")
+        .await;
     browser
         .eval(&format!(
             "document.querySelector('{actix} .chat-form input').value = 'only on actix'"
