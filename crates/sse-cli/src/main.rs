@@ -1,0 +1,231 @@
+//! The `sse` binary: parses the command line and runs `watch` or `doctor` (see the library's
+//! doc). Exit status: 0 when all went as asked, 1 when the stream was refused (`watch`) or a
+//! check failed (`doctor`), 2 for a mistake on the command line.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand};
+use hyper::Method;
+
+use sse_cli::doctor::{self, Doctor, Status};
+use sse_cli::http::{Ask, Error};
+use sse_cli::style::{Out, Paint};
+use sse_cli::watch::{self, Stop, Watch};
+
+/// Watch any Server-Sent Events endpoint as a browser sees it, and diagnose what is wrong with
+/// it.
+#[derive(Debug, Parser)]
+#[command(name = "sse", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print each event as the browser's EventSource delivers it, with its arrival time and the
+    /// gap since the previous one; reconnect after `retry` with Last-Event-ID, and stop where a
+    /// browser stops (204, another status, another Content-Type).
+    Watch {
+        #[command(flatten)]
+        request: Request,
+        /// Send this Last-Event-ID on the first connect.
+        #[arg(long, value_name = "ID")]
+        last_event_id: Option<String>,
+        /// Show only events of this type (repeat for more); hides comments.
+        #[arg(long = "event", value_name = "TYPE")]
+        types: Vec<String>,
+        /// Show the bytes as they arrive (decompressed), with their timing, instead of events.
+        #[arg(long, conflicts_with = "json")]
+        raw: bool,
+        /// One JSON object per event on stdout (event, id, data, retry_ms, time, gap_ms); the
+        /// tool's own notes go to stderr.
+        #[arg(long)]
+        json: bool,
+        /// Stop after this many events.
+        #[arg(long, value_name = "N")]
+        max_events: Option<u64>,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
+    },
+    /// Check an SSE endpoint against the pitfalls that break streams in production, and say
+    /// per check what was seen, why it matters and how to fix it. Exit status 1 if any check
+    /// fails.
+    Doctor {
+        #[command(flatten)]
+        request: Request,
+        /// How long to watch the stream, in seconds.
+        #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+        secs: f64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What both commands send.
+#[derive(Debug, Args)]
+struct Request {
+    /// The stream, e.g. http://127.0.0.1:3000/events
+    url: String,
+    /// An extra request header, as "Name: value" (repeat for more).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    headers: Vec<String>,
+    /// The method: POST for streams answered to a POST, as many AI APIs do.
+    #[arg(short = 'X', long, default_value = "GET")]
+    request: String,
+    /// A request body (implies POST unless -X says otherwise; `@file` reads a file). Sent as
+    /// application/json unless -H sets a Content-Type.
+    #[arg(short, long)]
+    data: Option<String>,
+    /// Accept any TLS certificate (a self-signed one on a test server), as `curl -k`.
+    #[arg(short = 'k', long)]
+    insecure: bool,
+}
+
+impl Request {
+    fn ask(&self) -> Result<Ask, Error> {
+        let mut ask = Ask::get(&self.url)?;
+        for line in &self.headers {
+            ask.header_line(line)?;
+        }
+        ask.insecure = self.insecure;
+        let method = self.request.to_ascii_uppercase();
+        ask.method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| format!("-X {}: not an HTTP method", self.request))?;
+        if let Some(data) = &self.data {
+            ask.body = match data.strip_prefix('@') {
+                Some(path) => Bytes::from(std::fs::read(path).map_err(|e| format!("{path}: {e}"))?),
+                None => Bytes::from(data.clone()),
+            };
+            if ask.method == Method::GET {
+                ask.method = Method::POST;
+            }
+        }
+        Ok(ask)
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse().command).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sse: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<ExitCode, Error> {
+    match command {
+        Command::Watch {
+            request,
+            last_event_id,
+            types,
+            raw,
+            json,
+            max_events,
+            timeout,
+        } => {
+            let watch = Watch {
+                ask: request.ask()?,
+                last_event_id,
+                types,
+                raw,
+                json,
+                max_events,
+                timeout: timeout.map(seconds).transpose()?,
+            };
+            Ok(match watch::run(watch).await {
+                Stop::Done => ExitCode::SUCCESS,
+                Stop::Refused => ExitCode::FAILURE,
+            })
+        }
+        Command::Doctor {
+            request,
+            secs,
+            json,
+        } => {
+            let doctor = Doctor {
+                ask: request.ask()?,
+                watch: seconds(secs)?,
+            };
+            let report = doctor::examine(&doctor).await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_report(&report);
+            }
+            Ok(if report.failed() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+fn seconds(secs: f64) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{secs}: give a number of seconds above 0").into())
+}
+
+/// The report for a person: one line per check, and for each problem why it matters and the
+/// fix, wrapped under it.
+fn print_report(report: &doctor::Report) {
+    let out = Out::stdout();
+    out.line(&format!("sse doctor {}", report.url));
+    out.line(&format!(
+        "watched {:.1} s, {} events\n",
+        report.watched_secs, report.events
+    ));
+    for check in &report.checks {
+        let (word, paint) = match check.status {
+            Status::Pass => ("pass", Paint::Good),
+            Status::Warn => ("WARN", Paint::Warn),
+            Status::Fail => ("FAIL", Paint::Bad),
+            Status::Skip => ("skip", Paint::Dim),
+        };
+        let label = out.paint(paint, &format!("{word:<4}"));
+        out.line(&format!("{label}  {:<13} {}", check.check, check.saw));
+        if check.flagged() {
+            for (head, text) in [("why", check.why), ("fix", check.fix)] {
+                for (i, line) in wrap(text, 72).iter().enumerate() {
+                    let head = if i == 0 { head } else { "" };
+                    out.line(&format!("{:20}{head:<5}{line}", ""));
+                }
+            }
+        }
+    }
+    let count = |status| report.checks.iter().filter(|c| c.status == status).count();
+    out.line(&format!(
+        "\n{} passed, {} warned, {} failed, {} skipped",
+        count(Status::Pass),
+        count(Status::Warn),
+        count(Status::Fail),
+        count(Status::Skip)
+    ));
+}
+
+/// Splits `text` into lines of at most `width` characters, at spaces.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("lines starts with one");
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(word.to_owned());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
+}
