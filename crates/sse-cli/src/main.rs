@@ -193,7 +193,12 @@ fn print_report(report: &doctor::Report) {
             Status::Skip => ("skip", Paint::Dim),
         };
         let label = out.paint(paint, &format!("{word:<4}"));
-        out.line(&format!("{label}  {:<13} {}", check.check, check.saw));
+        for (i, line) in wrap(&check.saw, 77).iter().enumerate() {
+            match i {
+                0 => out.line(&format!("{label}  {:<13} {line}", check.check)),
+                _ => out.line(&format!("{:20}{line}", "")),
+            }
+        }
         if check.flagged() {
             for (head, text) in [("why", check.why), ("fix", check.fix)] {
                 for (i, line) in wrap(text, 72).iter().enumerate() {
