@@ -349,3 +349,43 @@ async fn through_nginx_an_idle_stream_outlives_the_read_timeout_thanks_to_keep_a
         start.elapsed()
     );
 }
+
+/// `sse doctor` on the clock through `nginx`, watched for `secs`: the checks it flagged.
+async fn doctor_through(nginx: &Nginx, secs: u64) -> (Vec<&'static str>, String) {
+    use sse_cli::doctor::{Doctor, examine};
+    let url = format!("http://{}/events?interval_ms=100", nginx.addr);
+    let ask = sse_cli::http::Ask::get(&url).expect("a URL");
+    let report = examine(&Doctor {
+        ask,
+        watch: Duration::from_secs(secs),
+    })
+    .await;
+    let json = serde_json::to_string_pretty(&report).expect("JSON");
+    (report.flagged(), json)
+}
+
+#[tokio::test]
+async fn through_nginx_the_doctor_passes_the_checked_in_config_and_flags_buffering() {
+    let servers: Vec<Running> = (Which::ALL.iter())
+        .map(|&which| Running::start(which, &[]))
+        .collect();
+    let upstreams: Vec<_> = servers.iter().map(|s| endpoint(s).addr).collect();
+    let nginx = Nginx::start(&upstreams, |conf| conf);
+    let (flagged, report) = doctor_through(&nginx, 3).await;
+    assert!(flagged.is_empty(), "deploy/nginx.conf: {report}");
+    drop(nginx);
+
+    // The control: nginx's defaults (HTTP/1.0 to the server, buffering on), with small buffers
+    // so that they fill in about 2 s, and the server's X-Accel-Buffering: no ignored, as if it
+    // did not send it.
+    let buffering = |conf: String| {
+        (conf.replace("proxy_http_version 1.1;", "")).replace(
+            "proxy_buffering off;",
+            "proxy_buffering on; proxy_ignore_headers X-Accel-Buffering; \
+                 proxy_buffer_size 1k; proxy_buffers 4 1k;",
+        )
+    };
+    let nginx = Nginx::start(&upstreams, buffering);
+    let (flagged, report) = doctor_through(&nginx, 6).await;
+    assert!(flagged.contains(&"buffering"), "{report}");
+}

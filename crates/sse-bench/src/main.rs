@@ -1,7 +1,7 @@
 //! `sse-bench`: a load tool for SSE servers, since ordinary HTTP benchmarks wait for a response
-//! that never ends. `listen` watches one stream as a browser would, `load` holds thousands of
-//! subscribers, `fanout` measures chat delivery, and `report` turns results into a table and a
-//! chart. Run the client and the server as separate processes: each side of 10,000 connections
+//! that never ends. `load` holds thousands of subscribers, `fanout` measures chat delivery, and
+//! `report` turns results into a table and a chart (to watch one stream by hand, `sse watch`,
+//! in `crates/sse-cli`). Run the client and the server as separate processes: each side of 10,000 connections
 //! needs 10,000 file descriptors.
 //!
 //! `cargo run --release -p sse-bench -- --help`; `scripts/compare.sh` runs it on all three servers.
@@ -9,7 +9,6 @@
 mod client;
 mod fanout;
 mod floor;
-mod listen;
 mod load;
 mod ramp;
 mod report;
@@ -33,18 +32,6 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Print each event of a stream with its arrival time; reconnect with Last-Event-ID after
-    /// the server's `retry`, and stop on 204, as a browser does.
-    Listen {
-        /// The stream, e.g. http://127.0.0.1:3000/events/paragraph
-        url: String,
-        /// Show the bytes as they arrive instead of the parsed events.
-        #[arg(long)]
-        raw: bool,
-        /// Send this Last-Event-ID on the first connect.
-        #[arg(long)]
-        last_event_id: Option<String>,
-    },
     /// Hold N subscribers on a stream and measure connects, first events and server cost.
     Load {
         /// The stream, e.g. http://127.0.0.1:3000/events (https:// for HTTP/2 over TLS; the
@@ -126,11 +113,6 @@ struct Run {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     match Cli::parse().command {
-        Command::Listen {
-            url,
-            raw,
-            last_event_id,
-        } => listen::run(&url, raw, last_event_id).await,
         Command::Load {
             url,
             connections,

@@ -190,7 +190,8 @@ pub async fn open(ask: &Ask, last_event_id: Option<&str>) -> Result<Response, Er
 
     let response = if ask.is_tls() {
         let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned())?;
-        let connector = tokio_rustls::TlsConnector::from(tls_config(ask.insecure));
+        let alpn: &[&[u8]] = &[b"h2", b"http/1.1"];
+        let connector = tokio_rustls::TlsConnector::from(tls_config(ask.insecure, alpn));
         let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
             .await
             .map_err(|_| format!("no TLS handshake with {host}:{port} within 10 s"))?
@@ -286,8 +287,9 @@ impl Decoder {
     }
 }
 
-/// rustls with ring, offering HTTP/2 then HTTP/1.1.
-fn tls_config(insecure: bool) -> Arc<ClientConfig> {
+/// rustls with ring, offering the `alpn` protocols in order (`h2`, `http/1.1`), checking the
+/// certificate against the web's roots unless `insecure`. `sse-bench` uses it too.
+pub fn tls_config(insecure: bool, alpn: &[&[u8]]) -> Arc<ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
@@ -302,7 +304,7 @@ fn tls_config(insecure: bool) -> Arc<ClientConfig> {
             rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         builder.with_root_certificates(roots).with_no_client_auth()
     };
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Arc::new(config)
 }
 

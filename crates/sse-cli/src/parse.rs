@@ -58,8 +58,10 @@ pub struct Parser {
     /// The standard's buffers.
     data: String,
     event: String,
-    last_event_id: String,
+    id_buffer: String,
     has_id: bool,
+    /// The "last event ID string": the id buffer as it was at the last blank line.
+    last_event_id: String,
     /// What was seen, for the doctor.
     pub endings: LineEndings,
     /// The stream opened with a byte-order mark.
@@ -75,6 +77,7 @@ impl Parser {
     /// A parser for a reconnection: the last event id survives, as in a browser.
     pub fn resuming(last_event_id: &str) -> Self {
         Self {
+            id_buffer: last_event_id.to_owned(),
             last_event_id: last_event_id.to_owned(),
             ..Self::default()
         }
@@ -112,7 +115,8 @@ impl Parser {
         items
     }
 
-    /// The last id, as a browser would send it in `Last-Event-ID` (empty: none).
+    /// The last id, as a browser would send it in `Last-Event-ID` (empty: none). An `id:` of
+    /// an event not yet complete does not count.
     pub fn last_event_id(&self) -> &str {
         &self.last_event_id
     }
@@ -164,7 +168,7 @@ impl Parser {
             }
             // An id with NUL is ignored, so that it cannot cut a header short.
             "id" if !value.contains('\0') => {
-                self.last_event_id = value.to_owned();
+                self.id_buffer = value.to_owned();
                 self.has_id = true;
             }
             "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
@@ -177,8 +181,10 @@ impl Parser {
         }
     }
 
-    /// A blank line: the event is complete, unless it has no data.
+    /// A blank line: the id counts from now on, and the event is complete unless it has no
+    /// data.
     fn dispatch(&mut self, items: &mut Vec<Item>) {
+        self.last_event_id.clone_from(&self.id_buffer);
         let has_id = std::mem::take(&mut self.has_id);
         let event = std::mem::take(&mut self.event);
         if self.data.is_empty() {
@@ -292,6 +298,9 @@ mod tests {
         );
         assert_eq!(items.len(), 3);
         assert_eq!(parser.last_event_id(), "3", "an id with NUL is ignored");
+        let mut parser = Parser::new();
+        parser.feed(b"id: 1\ndata: a\n\nid: 2\ndata: b\n");
+        assert_eq!(parser.last_event_id(), "1", "event 2 is not complete");
         let event = events("id: 1\ndata: a\n\ndata: b\n\n");
         assert_eq!(event[1].last_event_id, "1");
         assert!(event[0].has_id && !event[1].has_id);
