@@ -528,12 +528,9 @@ async fn resume(ask: &Ask, w: &Watched) -> Check {
              what followed it.",
         );
     };
-    let saw = format!(
-        "reconnected with Last-Event-ID: {from}; the first event had id {got:?}, and {expected:?} \
-         followed {from:?} the first time"
-    );
+    let saw = format!("reconnected with Last-Event-ID: {from}: the next event had id {got:?}");
     if got == expected {
-        return Check::pass("resume", saw);
+        return Check::pass("resume", saw + ", the one that followed it the first time");
     }
     let position = ids.iter().position(|&id| id == got);
     let numbers = (
@@ -548,7 +545,7 @@ async fn resume(ask: &Ask, w: &Watched) -> Check {
         return Check::new(
             "resume",
             Status::Fail,
-            saw + ": it sent again what the browser already had",
+            format!("{saw}, not {expected:?}: it sent again what the browser already had"),
             "After a reconnect the page shows events twice (or the whole stream again): the \
              server ignored Last-Event-ID or resumed at the wrong place.",
             "On Last-Event-ID: n, send only what came after n.",
@@ -558,7 +555,7 @@ async fn resume(ask: &Ask, w: &Watched) -> Check {
         return Check::new(
             "resume",
             Status::Fail,
-            saw + ": what came between was lost",
+            format!("{saw}, not {expected:?}: what came between was lost"),
             "After a reconnect the page silently misses the events sent while it was away, or \
              the first one after the id it had.",
             "On Last-Event-ID: n, send everything after n, starting with the very next event \
@@ -568,7 +565,7 @@ async fn resume(ask: &Ask, w: &Watched) -> Check {
     Check::new(
         "resume",
         Status::Warn,
-        saw + ": an id not seen before, so it cannot tell whether the stream resumed",
+        format!("{saw}, not seen before: the doctor cannot tell whether the stream resumed"),
         "Resuming is what makes a dropped connection invisible to the user.",
         "Use ids that say where the stream is (a sequence number), and resume after them.",
     )
