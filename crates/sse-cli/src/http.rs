@@ -195,7 +195,7 @@ pub async fn open(ask: &Ask, last_event_id: Option<&str>) -> Result<Response, Er
         let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
             .await
             .map_err(|_| format!("no TLS handshake with {host}:{port} within 10 s"))?
-            .map_err(|e| format!("TLS with {host}:{port}: {e}"))?;
+            .map_err(|e| tls_error(e, host, port))?;
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let io = TokioIo::new(tls);
         if h2 {
@@ -220,6 +220,32 @@ pub async fn open(ask: &Ask, last_event_id: Option<&str>) -> Result<Response, Er
         body,
         decoder,
     })
+}
+
+/// A certificate this client does not trust: retrying will not help.
+#[derive(Debug)]
+pub struct CertificateRejected(String);
+
+impl std::fmt::Display for CertificateRejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CertificateRejected {}
+
+fn tls_error(e: std::io::Error, host: &str, port: u16) -> Error {
+    let rejected = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    if let Some(rustls::Error::InvalidCertificate(why)) = rejected {
+        let text = format!(
+            "the certificate of {host}:{port} is not trusted ({why:?}); for a test server's \
+             self-signed certificate, add -k"
+        );
+        return Box::new(CertificateRejected(text));
+    }
+    format!("TLS with {host}:{port}: {e}").into()
 }
 
 async fn send_http1<T>(

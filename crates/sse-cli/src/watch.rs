@@ -77,6 +77,10 @@ async fn watch_until_stop(watch: Watch, screen: &mut Screen) -> Stop {
         };
         screen.note(&format!("{} {}{resuming}", watch.ask.method, watch.ask.url));
         match http::open(&watch.ask, Some(&last_event_id)).await {
+            Err(e) if e.is::<http::CertificateRejected>() => {
+                screen.stop(&e.to_string());
+                return Stop::Refused;
+            }
             Err(e) => screen.note(&format!("connection failed: {e}")),
             Ok(response) if response.status == StatusCode::NO_CONTENT => {
                 screen.note("204 No Content: the server has nothing more; a browser stops here");
