@@ -39,6 +39,44 @@ pub struct Target {
     pub redis: bool,
     /// How to talk to it.
     pub protocol: Protocol,
+    /// `None`: one of our servers, held to the whole contract. `Some(n)`: a learner's server
+    /// after step `n` of the workshop, which has only the routes taught so far (see
+    /// [`crate::workshop`]); the cases then check only those.
+    pub workshop: Option<u8>,
+}
+
+impl Target {
+    /// Whether the server has everything a workshop teaches up to step `n` (ours do).
+    pub fn has_step(&self, n: u8) -> bool {
+        self.workshop.is_none_or(|step| step >= n)
+    }
+
+    /// Whether the server has the counter, which only our servers have.
+    pub fn has_counter(&self) -> bool {
+        self.workshop.is_none()
+    }
+
+    /// The paced streams this server has: the clock, the paragraph (workshop step 2), the
+    /// counter.
+    pub fn streams(&self) -> Vec<&'static str> {
+        let mut streams = vec!["/events"];
+        if self.has_step(2) {
+            streams.push("/events/paragraph");
+        }
+        if self.has_counter() {
+            streams.push("/events/counter");
+        }
+        streams
+    }
+
+    /// The paced streams, and the chat stream when it has one (workshop step 5).
+    pub fn all_streams(&self) -> Vec<&'static str> {
+        let mut streams = self.streams();
+        if self.has_step(5) {
+            streams.push("/events/chat");
+        }
+        streams
+    }
 }
 
 /// HTTP/1.1 in the clear, or HTTP/2 over TLS (the server started with a certificate the
@@ -395,8 +433,16 @@ impl Response {
         }
     }
 
-    /// The body parsed as an event stream.
+    /// The body parsed as an event stream; the status must be 200.
     pub fn events(self) -> Events {
+        let status = self.inner.status();
+        let content_type = self.header("content-type").unwrap_or("no Content-Type");
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "[{}] an event stream was expected: 200 with text/event-stream, not {status} ({content_type})",
+            self.framework
+        );
         Events {
             events: self.inner.into_body().into_data_stream().eventsource(),
             framework: self.framework,

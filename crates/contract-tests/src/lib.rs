@@ -23,6 +23,7 @@ pub mod h2;
 pub mod operations;
 pub mod services;
 pub mod tls;
+pub mod workshop;
 
 pub use client::{Endpoint, Protocol, Server, Target};
 
@@ -99,6 +100,7 @@ macro_rules! contract_suite {
                         framework: stringify!($framework),
                         redis: $redis,
                         protocol: $crate::Protocol::$protocol,
+                        workshop: None,
                     };
                     $crate::$module::$case(target).await;
                 }
