@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs every check CI runs, from any directory: formatting, lints, then all tests (unit tests,
 # property tests, the contract suite against the real server binaries on 127.0.0.1 with the chat
-# in memory and in Redis, the cluster behind nginx, and the pages in headless Chromium).
+# in memory and in Redis, the cluster behind nginx, and the pages in headless Chromium), then
+# the workshop's grader both ways.
 # Installs Chromium, redis-server and nginx first when they are missing and this is a Debian
 # machine we are root on; otherwise those tests fail and say how.
 set -eu
@@ -22,3 +23,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "==> cargo test --workspace --locked"
 cargo test --workspace --locked
+
+# The workshop is a workspace of its own (unsolved exercises must not break the one above).
+sh scripts/workshop.sh
