@@ -25,6 +25,12 @@ struct Options {
     /// The port; 0 picks a free one.
     #[arg(long, default_value_t = 3000)]
     port: u16,
+    /// How long a browser waits before reconnecting, sent as `retry:`.
+    #[arg(long, default_value_t = 3000)]
+    retry_ms: u64,
+    /// After this many seconds without a write, a comment keeps the connection alive.
+    #[arg(long, default_value_t = 15)]
+    keep_alive_secs: u64,
 }
 
 /// The seed's paragraph, one sentence per event.
@@ -39,7 +45,7 @@ const SENTENCES: [&str; 5] = [
 /// What every handler can reach.
 #[derive(Clone)]
 struct App {
-    // Nothing yet: step 4 adds the options.
+    options: Options,
 }
 
 #[tokio::main]
@@ -48,7 +54,7 @@ async fn main() -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind((options.host.as_str(), options.port)).await?;
     // Tests and scripts read the port from this line: print it first, and only once bound.
     println!("listening on http://{}/ (axum)", listener.local_addr()?);
-    let app = App {};
+    let app = App { options };
     let routes = Router::new()
         .route("/events", get(clock))
         .route("/events/paragraph", get(paragraph))

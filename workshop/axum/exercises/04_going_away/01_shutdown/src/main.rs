@@ -1,5 +1,6 @@
-//! Step 6, shutdown and vanishing clients. Try Ctrl-C with a stream open: the server does not
-//! stop. Fix that, and add `/health` (see the TODOs and this step's README.md).
+//! Step 6, shutdown and vanishing clients. Try Ctrl-C with a stream open: the process dies and
+//! the stream is cut, not ended. Fix that, and add `/health` (see the TODOs and this step's
+//! README.md).
 //!
 //! `cargo run`, then `curl -N http://127.0.0.1:3000/events`.
 

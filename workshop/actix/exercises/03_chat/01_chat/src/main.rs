@@ -1,0 +1,183 @@
+//! Step 5, a chat. The routes are there and answer 501; fill them in (see the TODOs and this
+//! step's README.md).
+//!
+//! `cargo run`, then `curl -N http://127.0.0.1:3000/events`.
+
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web_lab::sse;
+use clap::Parser;
+use futures_util::stream::{self, Stream, StreamExt};
+use serde::Deserialize;
+
+/// The options the grader starts the server with.
+#[derive(Debug, Clone, Parser)]
+struct Options {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// The port; 0 picks a free one.
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// How long a browser waits before reconnecting, sent as `retry:`.
+    #[arg(long, default_value_t = 3000)]
+    retry_ms: u64,
+    /// After this many seconds without a write, a comment keeps the connection alive.
+    #[arg(long, default_value_t = 15)]
+    keep_alive_secs: u64,
+}
+
+/// The seed's paragraph, one sentence per event.
+const SENTENCES: [&str; 5] = [
+    "Hello, this is an example of a continuous text output.",
+    "It contains multiple sentences, each of which will be sent to the client as an event.",
+    "This is to simulate the functionality of Server-Sent Events (SSE).",
+    "We can use this method to push real-time updates.",
+    "End of sample text, thank you!",
+];
+
+/// What every handler can reach (`web::Data<Shared>`, one for all of actix's workers).
+struct Shared {
+    options: Options,
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let options = Options::parse();
+    let listener = std::net::TcpListener::bind((options.host.as_str(), options.port))?;
+    // Tests and scripts read the port from this line: print it first, and only once bound.
+    println!("listening on http://{}/ (actix)", listener.local_addr()?);
+    let shared = web::Data::new(Shared { options });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(shared.clone())
+            .route("/events", web::get().to(clock))
+            .route("/events/paragraph", web::get().to(paragraph))
+            .route("/chat", web::post().to(publish))
+            .route("/events/chat", web::get().to(chat))
+    })
+    .listen(listener)?
+    .run();
+    server.await
+}
+
+/// The pace of a stream: `?interval_ms=250`.
+#[derive(Debug, Deserialize)]
+struct Pace {
+    #[serde(default = "one_second")]
+    interval_ms: u64,
+    /// A browser cannot set `Last-Event-ID` on its first connect; a page can pass it here.
+    #[serde(rename = "lastEventId")]
+    last_event_id: Option<String>,
+}
+
+fn one_second() -> u64 {
+    1000
+}
+
+/// The id a client resumes after: the `Last-Event-ID` header, or the `lastEventId` query
+/// parameter when there is no header. Anything but a number means "start fresh": a 400 would
+/// make the browser give up for good.
+fn resume_after(request: &HttpRequest, query: Option<&str>) -> Option<u64> {
+    match request.headers().get("last-event-id") {
+        // `to_str()` refuses bytes that are not ASCII; read them as UTF-8 instead.
+        Some(value) => std::str::from_utf8(value.as_bytes())
+            .ok()?
+            .trim()
+            .parse()
+            .ok(),
+        None => query?.trim().parse().ok(),
+    }
+}
+
+/// Turns a stream of events into the response every stream shares: the headers the browser
+/// and the proxies on the way need.
+fn event_stream(shared: &Shared, events: impl Stream<Item = sse::Event> + 'static) -> HttpResponse {
+    // A comment after every `--keep-alive-secs` without an event, so that no proxy on the way
+    // closes the connection as idle. (actix-web-lab's `with_keep_alive` ticks on a plain
+    // interval, even right after an event; this waits for a silence.)
+    let period = Duration::from_secs(shared.options.keep_alive_secs);
+    let events = stream::unfold(Box::pin(events), move |mut events| async move {
+        match tokio::time::timeout(period, events.next()).await {
+            Ok(Some(event)) => Some((event, events)),
+            Ok(None) => None,
+            Err(_silence) => Some((sse::Event::Comment("keep-alive".into()), events)),
+        }
+    });
+    let sse = sse::Sse::from_infallible_stream(events);
+    // `retry:` first: how long the browser waits before reconnecting.
+    let sse = sse.with_retry_duration(Duration::from_millis(shared.options.retry_ms));
+    // Built by hand rather than returned as `Sse`, whose responder adds
+    // `Content-Encoding: identity`.
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        // nginx buffers responses unless told not to, which would hold events back.
+        .insert_header(("x-accel-buffering", "no"))
+        // Pages from any origin may read the streams.
+        .insert_header(("access-control-allow-origin", "*"))
+        .body(sse)
+}
+
+/// `GET /events`: the server's time, at once, then every `interval_ms`.
+async fn clock(
+    shared: web::Data<Shared>,
+    pace: web::Query<Pace>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let first = resume_after(&request, pace.last_event_id.as_deref()).map_or(1, |n| n + 1);
+    // An interval's first tick is at once; later ticks keep to the pace even if a write was
+    // slow.
+    let ticker = tokio::time::interval(Duration::from_millis(pace.interval_ms));
+    let ticks = stream::unfold((ticker, first), |(mut ticker, id)| async move {
+        ticker.tick().await;
+        let now = chrono::Local::now().to_rfc2822();
+        let event = sse::Data::new(now).id(id.to_string());
+        Some((event.into(), (ticker, id + 1)))
+    });
+    event_stream(&shared, ticks)
+}
+
+/// `GET /events/paragraph`: the five sentences, one per `interval_ms`, then `end`.
+async fn paragraph(
+    shared: web::Data<Shared>,
+    pace: web::Query<Pace>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let after = resume_after(&request, pace.last_event_id.as_deref()).unwrap_or(0);
+    if after >= SENTENCES.len() as u64 {
+        // Nothing left: 204 tells the browser to stop reconnecting.
+        return HttpResponse::NoContent().finish();
+    }
+    let sentences = (after as usize..SENTENCES.len())
+        .map(|i| sse::Data::new(SENTENCES[i]).id((i + 1).to_string()).into());
+    // No id on `end`: a browser reconnecting after it still sends the last sentence's id.
+    let end = sse::Data::new("The paragraph is complete.")
+        .event("end")
+        .into();
+    let events = sentences.chain([end]);
+    // The first tick is at once, then one per interval.
+    let ticker = tokio::time::interval(Duration::from_millis(pace.interval_ms));
+    let paced = stream::unfold((ticker, events), |(mut ticker, mut events)| async move {
+        let event: sse::Event = events.next()?;
+        ticker.tick().await;
+        Some((event, (ticker, events)))
+    });
+    event_stream(&shared, paced)
+}
+
+/// TODO(step 5): `POST /chat` with JSON `{"user": "...", "text": "..."}`: give the message the
+/// next id (1, 2, 3, ...), keep it, send it to every open chat stream, and answer 201 with
+/// `{"id": n}`.
+async fn publish() -> HttpResponse {
+    HttpResponse::NotImplemented().body("TODO(step 5): POST /chat")
+}
+
+/// TODO(step 5): `GET /events/chat`: `event: chat`, `id: n`, `data:` the message as JSON
+/// `{"id", "user", "text", "time"}`; after `Last-Event-ID: n` every kept message after n first,
+/// without `?history=` the last 10, then each new one.
+async fn chat() -> HttpResponse {
+    HttpResponse::NotImplemented().body("TODO(step 5): GET /events/chat")
+}

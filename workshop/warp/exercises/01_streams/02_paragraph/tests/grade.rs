@@ -1,0 +1,17 @@
+//! The grader: the project's contract suite, the rules of steps 1 to 2, against this
+//! package's server over real sockets. `cargo test` runs it; each step's test stops at its
+//! first broken rule and says what the rule asks.
+
+use contract_tests::workshop::grade_step;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_warp-2-paragraph");
+
+#[tokio::test]
+async fn step_1_the_first_stream() {
+    grade_step(1, "warp", SERVER).await;
+}
+
+#[tokio::test]
+async fn step_2_the_paragraph() {
+    grade_step(2, "warp", SERVER).await;
+}
