@@ -43,6 +43,9 @@ pub struct Target {
     /// after step `n` of the workshop, which has only the routes taught so far (see
     /// [`crate::workshop`]); the cases then check only those.
     pub workshop: Option<u8>,
+    /// A server already running at this address (the workshop's `SSE_GRADE_URL`): cases talk
+    /// to it instead of starting `binary`. Only cases that start it with no options can.
+    pub running: Option<SocketAddr>,
 }
 
 impl Target {
@@ -189,9 +192,10 @@ impl Endpoint {
 
 /// A running server, killed when dropped. Requests go through its [`Endpoint`].
 pub struct Server {
-    child: Child,
+    /// `None` for a server the test did not start ([`Target::running`]).
+    child: Option<Child>,
     /// Kept open: a server writing to a closed pipe would fail.
-    _stdout: BufReader<ChildStdout>,
+    _stdout: Option<BufReader<ChildStdout>>,
     endpoint: Endpoint,
     /// The first line it printed on stdout.
     pub first_line: String,
@@ -212,6 +216,25 @@ impl std::ops::Deref for Server {
 impl Server {
     /// Starts `target` on `127.0.0.1`, a free port, and `args`; waits for its first line.
     pub async fn start(target: Target, args: &[&str]) -> Self {
+        if let Some(addr) = target.running {
+            assert!(
+                args.is_empty(),
+                "[{}] this case starts the server with {args:?}; it cannot use one already running",
+                target.framework
+            );
+            return Self {
+                child: None,
+                _stdout: None,
+                endpoint: Endpoint {
+                    addr,
+                    framework: target.framework,
+                    protocol: target.protocol,
+                },
+                first_line: String::new(),
+                redis: None,
+                _cert_dir: None,
+            };
+        }
         let mut command = Command::new(target.binary);
         command
             .args(["--host", "127.0.0.1", "--port", "0"])
@@ -235,7 +258,8 @@ impl Server {
         ]);
         command.stderr(Stdio::piped());
         let mut server = Self::spawn(target, command).await;
-        let stderr = server.child.stderr.take().expect("stderr is piped");
+        let child = server.child.as_mut().expect("a server the test started");
+        let stderr = child.stderr.take().expect("stderr is piped");
         (server, stderr)
     }
 
@@ -270,8 +294,8 @@ impl Server {
             .and_then(|addr| addr.parse().ok())
             .unwrap_or_else(|| panic!("[{fw}] unexpected first line {first_line:?}"));
         Self {
-            child,
-            _stdout: stdout,
+            child: Some(child),
+            _stdout: Some(stdout),
             endpoint: Endpoint {
                 addr,
                 framework: fw,
@@ -285,7 +309,8 @@ impl Server {
 
     /// The server's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id().expect("the server is still running")
+        let child = self.child.as_ref().expect("a server the test started");
+        child.id().expect("the server is still running")
     }
 
     /// Sends `signal` (`TERM`, `INT`) to the server and waits, at most `within`, for it to exit.
@@ -297,7 +322,8 @@ impl Server {
             .await
             .expect("running kill");
         assert!(status.success(), "[{fw}] kill -{signal} failed");
-        timeout(within, self.child.wait())
+        let child = self.child.as_mut().expect("a server the test started");
+        timeout(within, child.wait())
             .await
             .unwrap_or_else(|_| panic!("[{fw}] still running {within:?} after SIG{signal}"))
             .expect("waiting for the server")

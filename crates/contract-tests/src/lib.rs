@@ -101,6 +101,7 @@ macro_rules! contract_suite {
                         redis: $redis,
                         protocol: $crate::Protocol::$protocol,
                         workshop: None,
+                        running: None,
                     };
                     $crate::$module::$case(target).await;
                 }
