@@ -22,6 +22,15 @@ struct Options {
     port: u16,
 }
 
+/// The seed's paragraph, one sentence per event.
+const SENTENCES: [&str; 5] = [
+    "Hello, this is an example of a continuous text output.",
+    "It contains multiple sentences, each of which will be sent to the client as an event.",
+    "This is to simulate the functionality of Server-Sent Events (SSE).",
+    "We can use this method to push real-time updates.",
+    "End of sample text, thank you!",
+];
+
 /// What every handler can reach (`web::Data<Shared>`, one for all of actix's workers).
 struct Shared {
     // Nothing yet: step 4 adds the options.

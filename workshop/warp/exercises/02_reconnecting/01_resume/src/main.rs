@@ -103,6 +103,9 @@ impl Event {
 struct Pace {
     #[serde(default = "one_second")]
     interval_ms: u64,
+    /// A browser cannot set `Last-Event-ID` on its first connect; a page can pass it here.
+    #[serde(rename = "lastEventId")]
+    last_event_id: Option<String>,
 }
 
 fn one_second() -> u64 {
