@@ -112,7 +112,6 @@ fn event_stream(app: &App, events: impl Stream<Item = Event> + Send + 'static) -
     // `retry:` first: how long the browser waits before reconnecting.
     let retry = Event::default().retry(Duration::from_millis(app.options.retry_ms));
     let events = stream::once(async move { retry }).chain(events);
-    let _ = app;
     let sse = Sse::new(events.map(Ok::<_, Infallible>));
     // A comment after every `--keep-alive-secs` without a write, so that no proxy on the way
     // closes the connection as idle. axum restarts the timer after each event.
