@@ -1,0 +1,551 @@
+// @only-solution 1
+//! Step 1, the first stream, solved: `GET /events` is an event stream that sends the time at
+//! once, then once every `interval_ms` (default 1000), with ids 1, 2, 3, ...
+// @end
+// @only-solution 2
+//! Step 2, the paragraph, solved: `GET /events/paragraph` sends five sentences, then an `end`
+//! event, then ends the response.
+// @end
+// @only-solution 3
+//! Step 3, resume, solved: both streams go on after the `Last-Event-ID` a browser sends on
+//! reconnecting (or `?lastEventId=` on a first connect), and the paragraph answers 204 when
+//! nothing is left.
+// @end
+// @only-solution 4
+//! Step 4, retry and keep-alive, solved: every stream starts with `retry:`, and a comment
+//! fills every silence of `--keep-alive-secs`.
+// @end
+// @only-solution 5
+//! Step 5, a chat, solved: `POST /chat` publishes, `GET /events/chat` replays and goes on live,
+//! with no gap and no duplicate.
+// @end
+// @only-solution 6
+//! Step 6, shutdown and vanishing clients, solved: the whole workshop. On SIGTERM or Ctrl-C
+//! every stream ends and the server exits; `/health` counts the streams open, and a client
+//! that goes away is forgotten.
+// @end
+// @only-starter 1
+//! Step 1, the first stream. The server starts and prints its address; it has no stream yet.
+//! Add `GET /events`: see this step's README.md. `cargo test` grades it.
+// @end
+// @only-starter 2
+//! Step 2, the paragraph. The clock from step 1 works; add `GET /events/paragraph` (see the
+//! TODO below and this step's README.md). `cargo test` grades steps 1 and 2.
+// @end
+// @only-starter 3
+//! Step 3, resume. Both streams work but always start from the beginning; make them go on
+//! after `Last-Event-ID` (see the TODOs and this step's README.md).
+// @end
+// @only-starter 4
+//! Step 4, retry and keep-alive. The options `--retry-ms` and `--keep-alive-secs` are parsed
+//! but not used yet (see the TODOs and this step's README.md).
+// @end
+// @only-starter 5
+//! Step 5, a chat. The routes are there and answer 501; fill them in (see the TODOs and this
+//! step's README.md).
+// @end
+// @only-starter 6
+//! Step 6, shutdown and vanishing clients. Try Ctrl-C with a stream open: the server takes 30 s
+//! to stop. Fix that, and add `/health` (see the TODOs and this step's
+//! README.md).
+// @end
+//!
+//! `cargo run`, then `curl -N http://127.0.0.1:3000/events`.
+// @only-starter 1
+
+// What the clock will need is here, unused until you write it.
+#![allow(dead_code, unused_imports)]
+// @end
+
+// @from 5
+use std::collections::VecDeque;
+// @end
+// @from 6
+use std::sync::atomic::{AtomicU64, Ordering};
+// @end
+// @from 5
+use std::sync::{Arc, Mutex};
+// @end
+use std::time::Duration;
+
+// @from 3
+use actix_web::HttpRequest;
+// @end
+// @only-starter 3
+use actix_web::HttpRequest;
+// @end
+use actix_web::{App, HttpResponse, HttpServer, web};
+// @only-starter 1
+use actix_web_lab::sse;
+// @end
+// @from 1
+use actix_web_lab::sse;
+// @end
+use clap::Parser;
+// @from 4
+use futures_util::stream::{self, Stream, StreamExt};
+// @end
+// @until 3
+use futures_util::stream::{self, Stream};
+// @end
+use serde::Deserialize;
+// @from 5
+use serde::Serialize;
+use tokio::sync::broadcast;
+// @end
+// @from 6
+use tokio_util::sync::CancellationToken;
+// @end
+
+/// The options the grader starts the server with.
+#[derive(Debug, Clone, Parser)]
+struct Options {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// The port; 0 picks a free one.
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+// @from-step 4
+    /// How long a browser waits before reconnecting, sent as `retry:`.
+    #[arg(long, default_value_t = 3000)]
+    retry_ms: u64,
+    /// After this many seconds without a write, a comment keeps the connection alive.
+    #[arg(long, default_value_t = 15)]
+    keep_alive_secs: u64,
+// @end
+}
+
+// @from-step 2
+/// The seed's paragraph, one sentence per event.
+const SENTENCES: [&str; 5] = [
+    "Hello, this is an example of a continuous text output.",
+    "It contains multiple sentences, each of which will be sent to the client as an event.",
+    "This is to simulate the functionality of Server-Sent Events (SSE).",
+    "We can use this method to push real-time updates.",
+    "End of sample text, thank you!",
+];
+
+// @end
+/// What every handler can reach (`web::Data<Shared>`, one for all of actix's workers).
+struct Shared {
+// @from-step 4
+    options: Options,
+// @end
+// @until-step 3
+    // Nothing yet: step 4 adds the options.
+// @end
+// @from 5
+    chat: Arc<Mutex<Chat>>,
+// @end
+// @from 6
+    /// Cancelled on SIGTERM or Ctrl-C: every stream ends, so that the server can stop.
+    shutdown: CancellationToken,
+    /// Streams open now, for `/health`.
+    open: Arc<AtomicU64>,
+// @end
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let options = Options::parse();
+    let listener = std::net::TcpListener::bind((options.host.as_str(), options.port))?;
+    // Tests and scripts read the port from this line: print it first, and only once bound.
+    println!("listening on http://{}/ (actix)", listener.local_addr()?);
+// @from 6
+    let shutdown = CancellationToken::new();
+// @end
+    let shared = web::Data::new(Shared {
+// @from-step 4
+        options,
+// @end
+// @from 5
+        chat: Arc::new(Mutex::new(Chat::new())),
+// @end
+// @from 6
+        shutdown: shutdown.clone(),
+        open: Arc::new(AtomicU64::new(0)),
+// @end
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(shared.clone())
+// @from 1
+            .route("/events", web::get().to(clock))
+// @end
+// @from 2
+            .route("/events/paragraph", web::get().to(paragraph))
+// @end
+// @only-starter 2
+            .route("/events/paragraph", web::get().to(paragraph))
+// @end
+// @from 5
+            .route("/chat", web::post().to(publish))
+            .route("/events/chat", web::get().to(chat))
+// @end
+// @only-starter 5
+            .route("/chat", web::post().to(publish))
+            .route("/events/chat", web::get().to(chat))
+// @end
+// @from 6
+            .route("/health", web::get().to(health))
+// @end
+    })
+// @from 6
+    // Our own signal handling: actix's would wait up to 30 s for streams that never end.
+    .disable_signals()
+    .shutdown_timeout(1)
+// @end
+    .listen(listener)?
+    .run();
+// @from 6
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        signal().await;
+        // Every stream ends, then the server stops once its connections are idle.
+        shutdown.cancel();
+        handle.stop(true).await;
+    });
+// @end
+// @only-starter 6
+    // TODO(step 6): on SIGTERM or Ctrl-C, end every stream and stop. actix stops by itself on
+    // those signals, but waits up to 30 s for responses to end, and event streams never do.
+// @end
+    server.await
+}
+
+// @from 6
+/// Resolves on SIGTERM (what `kill` and service managers send) or Ctrl-C (SIGINT).
+async fn signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a signal handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+// @end
+/// The pace of a stream: `?interval_ms=250`.
+#[derive(Debug, Deserialize)]
+struct Pace {
+    #[serde(default = "one_second")]
+    interval_ms: u64,
+// @from-step 3
+    /// A browser cannot set `Last-Event-ID` on its first connect; a page can pass it here.
+    #[serde(rename = "lastEventId")]
+    last_event_id: Option<String>,
+// @end
+}
+
+fn one_second() -> u64 {
+    1000
+}
+
+// @from 3
+/// The id a client resumes after: the `Last-Event-ID` header, or the `lastEventId` query
+/// parameter when there is no header. Anything but a number means "start fresh": a 400 would
+/// make the browser give up for good.
+fn resume_after(request: &HttpRequest, query: Option<&str>) -> Option<u64> {
+    match request.headers().get("last-event-id") {
+        // `to_str()` refuses bytes that are not ASCII; read them as UTF-8 instead.
+        Some(value) => std::str::from_utf8(value.as_bytes()).ok()?.trim().parse().ok(),
+        None => query?.trim().parse().ok(),
+    }
+}
+
+// @end
+// @only-starter 3
+/// TODO(step 3): the id a client resumes after: the `Last-Event-ID` header, or the
+/// `lastEventId` query parameter when there is no header. `None` when there is neither, or
+/// when it is not a number.
+fn resume_after(_request: &HttpRequest, _query: Option<&str>) -> Option<u64> {
+    None
+}
+
+// @end
+/// Turns a stream of events into the response every stream shares: the headers the browser
+/// and the proxies on the way need.
+fn event_stream(shared: &Shared, events: impl Stream<Item = sse::Event> + 'static) -> HttpResponse {
+// @from 4
+    // A comment after every `--keep-alive-secs` without an event, so that no proxy on the way
+    // closes the connection as idle. (actix-web-lab's `with_keep_alive` ticks on a plain
+    // interval, even right after an event; this waits for a silence.)
+    let period = Duration::from_secs(shared.options.keep_alive_secs);
+    let events = stream::unfold(Box::pin(events), move |mut events| async move {
+        match tokio::time::timeout(period, events.next()).await {
+            Ok(Some(event)) => Some((event, events)),
+            Ok(None) => None,
+            Err(_silence) => Some((sse::Event::Comment("keep-alive".into()), events)),
+        }
+    });
+// @end
+// @only-starter 4
+    // TODO(step 4): a `: keep-alive` comment after `--keep-alive-secs` without a write.
+// @end
+// @from 6
+    // The stream ends when the server shuts down, and counts as open until it is dropped
+    // (which actix does when the client goes away).
+    let open = OpenStream::new(&shared.open);
+    let events = events
+        .take_until(shared.shutdown.clone().cancelled_owned())
+        .map(move |event| {
+            let _still_open = &open;
+            event
+        });
+// @end
+// @until 3
+    let _ = shared;
+// @end
+    let sse = sse::Sse::from_infallible_stream(events);
+// @from 4
+    // `retry:` first: how long the browser waits before reconnecting.
+    let sse = sse.with_retry_duration(Duration::from_millis(shared.options.retry_ms));
+// @end
+// @only-starter 4
+    // TODO(step 4): send `retry: <--retry-ms>` before the first event.
+// @end
+    // Built by hand rather than returned as `Sse`, whose responder adds
+    // `Content-Encoding: identity`.
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        // nginx buffers responses unless told not to, which would hold events back.
+        .insert_header(("x-accel-buffering", "no"))
+        // Pages from any origin may read the streams.
+        .insert_header(("access-control-allow-origin", "*"))
+        .body(sse)
+}
+
+// @only-starter 1
+// TODO(step 1): `GET /events`, the clock. Something like
+//
+//     async fn clock(shared: web::Data<Shared>, pace: web::Query<Pace>) -> HttpResponse {
+//         let events = ...; // a `Stream` of `sse::Event`s: id 1, 2, 3, ..., data the time
+//         event_stream(&shared, events)
+//     }
+//
+// and, in `main`, `.route("/events", web::get().to(clock))`.
+// @end
+// @from 1
+/// `GET /events`: the server's time, at once, then every `interval_ms`.
+// @from 3
+async fn clock(
+    shared: web::Data<Shared>,
+    pace: web::Query<Pace>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let first = resume_after(&request, pace.last_event_id.as_deref()).map_or(1, |n| n + 1);
+// @end
+// @until 2
+async fn clock(shared: web::Data<Shared>, pace: web::Query<Pace>) -> HttpResponse {
+    let first = 1;
+// @end
+    // An interval's first tick is at once; later ticks keep to the pace even if a write was
+    // slow.
+    let ticker = tokio::time::interval(Duration::from_millis(pace.interval_ms));
+    let ticks = stream::unfold((ticker, first), |(mut ticker, id)| async move {
+        ticker.tick().await;
+        let now = chrono::Local::now().to_rfc2822();
+        let event = sse::Data::new(now).id(id.to_string());
+        Some((event.into(), (ticker, id + 1)))
+    });
+    event_stream(&shared, ticks)
+}
+
+// @end
+// @from 2
+/// `GET /events/paragraph`: the five sentences, one per `interval_ms`, then `end`.
+// @from 3
+async fn paragraph(
+    shared: web::Data<Shared>,
+    pace: web::Query<Pace>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let after = resume_after(&request, pace.last_event_id.as_deref()).unwrap_or(0);
+    if after >= SENTENCES.len() as u64 {
+        // Nothing left: 204 tells the browser to stop reconnecting.
+        return HttpResponse::NoContent().finish();
+    }
+// @end
+// @until 2
+async fn paragraph(shared: web::Data<Shared>, pace: web::Query<Pace>) -> HttpResponse {
+    let after = 0;
+// @end
+    let sentences = (after as usize..SENTENCES.len())
+        .map(|i| sse::Data::new(SENTENCES[i]).id((i + 1).to_string()).into());
+    // No id on `end`: a browser reconnecting after it still sends the last sentence's id.
+    let end = sse::Data::new("The paragraph is complete.").event("end").into();
+    let events = sentences.chain([end]);
+    // The first tick is at once, then one per interval.
+    let ticker = tokio::time::interval(Duration::from_millis(pace.interval_ms));
+    let paced = stream::unfold((ticker, events), |(mut ticker, mut events)| async move {
+        let event: sse::Event = events.next()?;
+        ticker.tick().await;
+        Some((event, (ticker, events)))
+    });
+    event_stream(&shared, paced)
+}
+
+// @end
+// @only-starter 2
+/// TODO(step 2): `GET /events/paragraph`: the five sentences in `SENTENCES` with ids 1 to 5,
+/// one per `interval_ms`, then an `end` event (no id), then the end of the response.
+async fn paragraph() -> HttpResponse {
+    HttpResponse::NotImplemented().body("TODO(step 2): the paragraph")
+}
+
+// @end
+// @from 5
+/// One chat message, as the stream sends it in `data:`.
+#[derive(Debug, Clone, Serialize)]
+struct Message {
+    id: u64,
+    user: String,
+    text: String,
+    /// When it was posted, RFC 3339.
+    time: String,
+}
+
+/// The chat: the last messages, and a channel to the streams open now.
+struct Chat {
+    history: VecDeque<Message>,
+    next_id: u64,
+    live: broadcast::Sender<Message>,
+}
+
+/// Messages kept for replay.
+const HISTORY: usize = 1000;
+
+impl Chat {
+    fn new() -> Self {
+        // A stream that falls more than 1024 messages behind loses the oldest (see `chat`).
+        let (live, _) = broadcast::channel(1024);
+        Self {
+            history: VecDeque::with_capacity(HISTORY),
+            next_id: 1,
+            live,
+        }
+    }
+}
+
+/// What `POST /chat` takes.
+#[derive(Debug, Deserialize)]
+struct Post {
+    user: String,
+    text: String,
+}
+
+/// `POST /chat`: gives the message the next id, keeps it, and sends it to every open stream.
+async fn publish(shared: web::Data<Shared>, post: web::Json<Post>) -> HttpResponse {
+    let post = post.into_inner();
+    let mut chat = shared.chat.lock().expect("no thread panics while holding the chat");
+    let message = Message {
+        id: chat.next_id,
+        user: post.user,
+        text: post.text,
+        time: chrono::Utc::now().to_rfc3339(),
+    };
+    chat.next_id += 1;
+    if chat.history.len() == HISTORY {
+        chat.history.pop_front();
+    }
+    chat.history.push_back(message.clone());
+    // Sent under the lock, so that a stream subscribing gets each message exactly once: from
+    // the history or from the channel. No stream open is fine: `send` fails, nothing is lost.
+    let _ = chat.live.send(message.clone());
+    HttpResponse::Created().json(serde_json::json!({ "id": message.id }))
+}
+
+/// `GET /events/chat` takes `?history=n` (how many past messages first, default 10) and
+/// `?lastEventId=`.
+#[derive(Debug, Deserialize)]
+struct ChatQuery {
+    #[serde(default = "ten")]
+    history: usize,
+    #[serde(rename = "lastEventId")]
+    last_event_id: Option<String>,
+}
+
+fn ten() -> usize {
+    10
+}
+
+/// `GET /events/chat`: after `Last-Event-ID: n` every kept message after n, else the last
+/// `history`; then each new message as it is posted.
+async fn chat(
+    shared: web::Data<Shared>,
+    query: web::Query<ChatQuery>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let after = resume_after(&request, query.last_event_id.as_deref());
+    let (past, live) = {
+        // One lock for both: no message can fall between the history and the channel.
+        let chat = shared.chat.lock().expect("no thread panics while holding the chat");
+        let past: Vec<Message> = match after {
+            Some(n) => chat.history.iter().filter(|m| m.id > n).cloned().collect(),
+            None => {
+                let skip = chat.history.len().saturating_sub(query.history);
+                chat.history.iter().skip(skip).cloned().collect()
+            }
+        };
+        (past, chat.live.subscribe())
+    };
+    let live = stream::unfold(live, |mut live| async move {
+        loop {
+            match live.recv().await {
+                Ok(message) => return Some((message, live)),
+                // Too slow: the channel dropped this stream's oldest messages. It goes on with
+                // the next (our servers also send an `event: lagged` saying how many).
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let events = stream::iter(past).chain(live).map(|message| {
+        let data = serde_json::to_string(&message).expect("a message is always JSON");
+        sse::Data::new(data).event("chat").id(message.id.to_string()).into()
+    });
+    event_stream(&shared, events)
+}
+
+// @end
+// @only-starter 5
+/// TODO(step 5): `POST /chat` with JSON `{"user": "...", "text": "..."}`: give the message the
+/// next id (1, 2, 3, ...), keep it, send it to every open chat stream, and answer 201 with
+/// `{"id": n}`.
+async fn publish() -> HttpResponse {
+    HttpResponse::NotImplemented().body("TODO(step 5): POST /chat")
+}
+
+/// TODO(step 5): `GET /events/chat`: `event: chat`, `id: n`, `data:` the message as JSON
+/// `{"id", "user", "text", "time"}`; after `Last-Event-ID: n` every kept message after n first,
+/// without `?history=` the last 10, then each new one.
+async fn chat() -> HttpResponse {
+    HttpResponse::NotImplemented().body("TODO(step 5): GET /events/chat")
+}
+
+// @end
+// @from 6
+/// Counts a stream as open from its creation until it is dropped.
+struct OpenStream(Arc<AtomicU64>);
+
+impl OpenStream {
+    fn new(open: &Arc<AtomicU64>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(open))
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `GET /health`: `{"status": "ok", "server": "actix", "open_streams": n}`.
+async fn health(shared: web::Data<Shared>) -> HttpResponse {
+    let open = shared.open.load(Ordering::Relaxed);
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok", "server": "actix", "open_streams": open }))
+}
+// @end
