@@ -72,6 +72,23 @@ async fn a_good_stream_passes_every_check() {
 }
 
 #[tokio::test]
+async fn compression_flushed_per_event_is_fine() {
+    let server = Pitfalls::start().await;
+    let (report, code) = doctor(&server.url("/gzip-flushed"), 3.0, &[]).await;
+    assert_eq!(flagged(&report), Vec::<String>::new(), "{report:#}");
+    let compression = check(&report, "compression");
+    assert_eq!(compression["status"], "pass", "{compression}");
+    assert!(
+        compression["saw"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("gzip")
+    );
+    assert_eq!(status(&report, "buffering"), "pass", "{report:#}");
+    assert_eq!(code, 0);
+}
+
+#[tokio::test]
 async fn buffered_events_are_flagged() {
     only("/buffered", "buffering", "fail").await;
 }

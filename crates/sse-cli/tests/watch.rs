@@ -146,3 +146,20 @@ async fn event_filters_and_comments() {
     );
     assert!(filtered.contains("--timeout 1.5 s reached"), "{filtered}");
 }
+
+#[tokio::test]
+async fn raw_shows_the_bytes_as_they_arrive() {
+    let server = Pitfalls::start().await;
+    let output = watch(&["--raw", "--max-events", "2", &server.url("/crlf")]).await;
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains(r#""retry: 200\r\n\r\n"#),
+        "the bytes, escaped: {text}"
+    );
+    assert!(text.contains(" bytes "), "each chunk's size: {text}");
+    assert!(
+        !text.contains("message id=1"),
+        "no parsed events with --raw: {text}"
+    );
+    assert_eq!(output.status.code(), Some(0));
+}

@@ -95,6 +95,8 @@ struct Telling {
     grouped: bool,
     /// The whole body through gzip with no flush: nothing but the gzip header until the end.
     gzip: bool,
+    /// With `gzip`: a sync flush after every event, as a server that compresses properly does.
+    flushed: bool,
     /// No `id:` fields.
     no_ids: bool,
     /// Lines end with CRLF.
@@ -122,6 +124,11 @@ async fn answer(mut socket: TcpStream) {
         "/buffered" => telling.grouped = true,
         "/gzip" => {
             telling.gzip = true;
+            headers.push("Content-Encoding: gzip");
+        }
+        // Not a pitfall: compressed, but flushed event by event.
+        "/gzip-flushed" => {
+            (telling.gzip, telling.flushed) = (true, true);
             headers.push("Content-Encoding: gzip");
         }
         "/no-ids" => telling.no_ids = true,
@@ -226,6 +233,9 @@ async fn tell(
             match &mut gzip {
                 Some(encoder) => {
                     encoder.write_all(bytes.as_bytes())?;
+                    if telling.flushed {
+                        encoder.flush()?;
+                    }
                     socket.write_all(&std::mem::take(encoder.get_mut())).await?;
                 }
                 None => socket.write_all(bytes.as_bytes()).await?,
