@@ -523,11 +523,9 @@ pub async fn no_keep_alive_comment_while_events_flow(target: Target) {
         // About a second and a half of events, ten of them.
         let mut body = server.get(&format!("{path}?{FAST}")).await.raw();
         let needle = if path.ends_with("paragraph") {
-            "event: end
-"
+            "event: end\n"
         } else {
-            "id: 9
-"
+            "id: 9\n"
         };
         let seen = body.read_until(needle).await;
         assert!(

@@ -187,8 +187,14 @@ pub async fn examine(doctor: &Doctor) -> Report {
         cache_control(&watched),
         first_bytes(&watched),
     ];
-    let compression = compression(&watched);
-    checks.push(buffering(&watched, compression.status == Status::Fail));
+    // Both judge the same arrival pattern: reckon it once.
+    let bursts = Bursts::of(&watched);
+    let compression = compression(&watched, &bursts);
+    checks.push(buffering(
+        &watched,
+        &bursts,
+        compression.status == Status::Fail,
+    ));
     checks.push(compression);
     checks.push(retry(&watched));
     checks.push(ids(&watched));
@@ -351,36 +357,54 @@ fn first_bytes(w: &Watched) -> Check {
     )
 }
 
-/// Runs of at least three events that arrived together, after what came at connect: the
-/// events counted, the runs, and the events in them.
-fn bursts(w: &Watched) -> (usize, usize, usize) {
-    let later: Vec<Duration> = (w.events.iter())
-        .map(|e| e.at)
-        .filter(|&at| at >= CONNECT_BURST)
-        .collect();
-    let mut runs = Vec::new();
-    let mut run = 0;
-    for (i, &at) in later.iter().enumerate() {
-        if i > 0 && at - later[i - 1] < TOGETHER {
-            run += 1;
-        } else {
-            runs.push(run);
-            run = 1;
-        }
-    }
-    runs.push(run);
-    let bursts: Vec<usize> = runs.into_iter().filter(|&run| run >= 3).collect();
-    (later.len(), bursts.len(), bursts.iter().sum())
+/// Runs of at least three events that arrived together, after what came at connect.
+struct Bursts {
+    /// The events counted: those after [`CONNECT_BURST`].
+    later: usize,
+    /// The runs.
+    bursts: usize,
+    /// The events in them.
+    in_bursts: usize,
 }
 
-fn buffering(w: &Watched, compression_held: bool) -> Check {
+impl Bursts {
+    fn of(w: &Watched) -> Self {
+        let later: Vec<Duration> = (w.events.iter())
+            .map(|e| e.at)
+            .filter(|&at| at >= CONNECT_BURST)
+            .collect();
+        let mut runs = Vec::new();
+        let mut run = 0;
+        for (i, &at) in later.iter().enumerate() {
+            if i > 0 && at - later[i - 1] < TOGETHER {
+                run += 1;
+            } else {
+                runs.push(run);
+                run = 1;
+            }
+        }
+        runs.push(run);
+        let bursts: Vec<usize> = runs.into_iter().filter(|&run| run >= 3).collect();
+        Self {
+            later: later.len(),
+            bursts: bursts.len(),
+            in_bursts: bursts.iter().sum(),
+        }
+    }
+}
+
+fn buffering(w: &Watched, bursts: &Bursts, compression_held: bool) -> Check {
     if compression_held {
         return Check::skip(
             "buffering",
             "the compression check below explains the delays; see it",
         );
     }
-    let (later, bursts, in_bursts) = bursts(w);
+    let &Bursts {
+        later,
+        bursts,
+        in_bursts,
+    } = bursts;
     if later < 4 {
         return Check::skip(
             "buffering",
@@ -391,7 +415,7 @@ fn buffering(w: &Watched, compression_held: bool) -> Check {
             ),
         );
     }
-    let longest = longest_gap(&w.chunks, None);
+    let (longest, _) = silences(&w.chunks, None);
     if bursts >= 2 {
         return Check::new(
             "buffering",
@@ -419,11 +443,15 @@ fn buffering(w: &Watched, compression_held: bool) -> Check {
     )
 }
 
-fn compression(w: &Watched) -> Check {
+fn compression(w: &Watched, bursts: &Bursts) -> Check {
     let Some(encoding) = w.compression else {
         return Check::pass("compression", "not compressed");
     };
-    let (later, bursts, in_bursts) = bursts(w);
+    let &Bursts {
+        later,
+        bursts,
+        in_bursts,
+    } = bursts;
     if bursts >= 1 {
         return Check::new(
             "compression",
@@ -617,19 +645,17 @@ async fn resumed_first_id(ask: &Ask, from: &str) -> Result<Option<String>, Strin
         .flatten())
 }
 
-/// The longest time without bytes between the chunks, and to `until` after the last.
-fn longest_gap(chunks: &[Duration], until: Option<Duration>) -> Duration {
+/// The longest time without bytes between the chunks, and the time from the last chunk (or
+/// the start, with none) to `until`.
+fn silences(chunks: &[Duration], until: Option<Duration>) -> (Duration, Duration) {
     let inner = chunks
         .windows(2)
         .map(|w| w[1] - w[0])
         .max()
         .unwrap_or_default();
-    let tail = match (until, chunks.last()) {
-        (Some(end), Some(&last)) => end.saturating_sub(last),
-        (Some(end), None) => end,
-        _ => Duration::ZERO,
-    };
-    inner.max(tail)
+    let last = chunks.last().copied().unwrap_or_default();
+    let tail = until.map_or(Duration::ZERO, |end| end.saturating_sub(last));
+    (inner, tail)
 }
 
 fn idle(w: &Watched) -> Check {
@@ -641,10 +667,8 @@ fn idle(w: &Watched) -> Check {
     const FIX: &str = "Send a comment line (`: keep-alive`) whenever nothing was sent for 15 to \
         30 s, well under the shortest timeout on the way.";
     let open_until = w.ended.is_none().then_some(w.watched);
-    let longest = longest_gap(&w.chunks, open_until);
-    let tail = open_until.map_or(Duration::ZERO, |end| {
-        end.saturating_sub(w.chunks.last().copied().unwrap_or_default())
-    });
+    let (inner, tail) = silences(&w.chunks, open_until);
+    let longest = inner.max(tail);
     let comments = match w.comments {
         0 => "no comment".to_owned(),
         n => format!("{n} comment(s) (keep-alive)"),
