@@ -285,3 +285,44 @@ fn quiet_inner_panics() {
         }));
     });
 }
+
+/// The workshop's grader against one of our servers, as `tests/workshop.rs` of each server
+/// crate runs it: every step's rules pass, whether the grader starts the binary or checks it
+/// already running (as `SSE_GRADE_URL` makes it do). The workshop's rules are the contract's own
+/// cases, so a server held to the whole contract must pass them all.
+///
+/// ```text
+/// contract_tests::workshop_suite!(axum, env!("CARGO_BIN_EXE_server-axum"));
+/// ```
+#[macro_export]
+macro_rules! workshop_suite {
+    ($framework:ident, $binary:expr) => {
+        mod $framework {
+            use $crate::workshop::{STEPS, grade_step_at};
+
+            #[tokio::test]
+            async fn every_workshop_step_passes() {
+                for step in &STEPS {
+                    grade_step_at(step.number, stringify!($framework), $binary, None).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn every_workshop_step_passes_against_a_running_server() {
+                let target = $crate::Target {
+                    binary: $binary,
+                    framework: stringify!($framework),
+                    redis: false,
+                    protocol: $crate::Protocol::Http1,
+                    workshop: None,
+                    running: None,
+                };
+                let server = $crate::Server::start(target, &[]).await;
+                for step in &STEPS {
+                    let at = Some(server.addr);
+                    grade_step_at(step.number, stringify!($framework), $binary, at).await;
+                }
+            }
+        }
+    };
+}
