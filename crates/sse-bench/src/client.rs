@@ -18,6 +18,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
+use crate::scan;
+
 /// Any error of the client, as text: the tool reports it and goes on.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -127,15 +129,32 @@ impl Connection {
         }
     }
 
-    /// `GET` an event stream on this connection: its events, or an error for any status but
-    /// 200.
-    pub async fn subscribe(&self, target: &Target) -> Result<Events, Error> {
-        let request = Request::get("/").header("accept", "text/event-stream");
+    /// `GET` an event stream on this connection, with `Last-Event-ID` when given: its body, or
+    /// an error for any status but 200.
+    pub async fn open(
+        &self,
+        target: &Target,
+        last_event_id: Option<u64>,
+    ) -> Result<Incoming, Error> {
+        let mut request = Request::get("/").header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
         let response = self.send(target, request, Bytes::new()).await?;
         if response.status() != StatusCode::OK {
             return Err(format!("{} answered {}", target.path, response.status()).into());
         }
-        Ok(response.into_body().into_data_stream().eventsource())
+        Ok(response.into_body())
+    }
+
+    /// `GET` an event stream on this connection, read by the load clients' lean
+    /// [`scan`](crate::scan).
+    pub async fn scan(
+        &self,
+        target: &Target,
+        last_event_id: Option<u64>,
+    ) -> Result<scan::Stream, Error> {
+        Ok(scan::Stream::new(self.open(target, last_event_id).await?))
     }
 }
 
@@ -152,9 +171,17 @@ pub async fn get(
     connection.send(target, request, Bytes::new()).await
 }
 
-/// `GET` an event stream on a new connection: its events, or an error for any status but 200.
+/// `GET` an event stream on a new connection: its events, every field parsed (by
+/// `eventsource-stream`), or an error for any status but 200.
 pub async fn subscribe(target: &Target) -> Result<Events, Error> {
-    connect(target).await?.subscribe(target).await
+    let body = connect(target).await?.open(target, None).await?;
+    Ok(body.into_data_stream().eventsource())
+}
+
+/// `GET` an event stream on a new connection, with `Last-Event-ID` when given, read by the
+/// load clients' lean [`scan`](crate::scan).
+pub async fn scan(target: &Target, last_event_id: Option<u64>) -> Result<scan::Stream, Error> {
+    connect(target).await?.scan(target, last_event_id).await
 }
 
 /// `POST` a JSON body on an open connection; returns the status and the whole answer.

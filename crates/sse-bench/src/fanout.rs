@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Error, Target};
 use crate::ramp::{self, Counters};
+use crate::scan::{Event, Kind};
 use crate::stats::{self, Percentiles, ProcSample};
 
 /// What `fanout` measured.
@@ -52,6 +52,10 @@ pub struct FanoutResult {
     pub rss_kib_per_conn: Option<f64>,
     /// Server CPU while publishing, in percent of one core, with `--pid`.
     pub cpu_percent: Option<f64>,
+    /// This client's own CPU while publishing (subscribers and publisher), in percent of one
+    /// core: on one machine, what the measurement took from the server.
+    #[serde(default)]
+    pub client_cpu_percent: Option<f64>,
 }
 
 /// What one subscriber saw.
@@ -95,15 +99,17 @@ pub async fn run(
         let (streams, dealt) = (Arc::new(streams), Arc::new(AtomicUsize::new(0)));
         ramp::spawn_subscribers(clients, in_flight, move |permit| async move {
             let stream = &streams[dealt.fetch_add(1, Ordering::Relaxed) % streams.len()];
-            subscriber(stream, &counters, &stop, permit).await
+            subscriber(stream, rate * secs, &counters, &stop, permit).await
         })
     };
     ramp::wait_until_all_settled(&counters, clients, Duration::from_secs(120)).await;
     let connected = Counters::get(&counters.connected);
 
     let start = pid.map(ProcSample::read).transpose()?;
+    let client_start = ProcSample::read(std::process::id())?;
     let (published, publish_errors) = publish(&base.with_path("/chat"), rate, secs).await?;
     let end = pid.map(ProcSample::read).transpose()?;
+    let client_cpu = ProcSample::read(std::process::id())?.cpu_percent_since(&client_start);
     // Let the last messages arrive: every subscriber should end with every message.
     let expected = published * connected;
     let settle = Instant::now() + Duration::from_secs(10);
@@ -138,6 +144,7 @@ pub async fn run(
         latency_ms: Percentiles::of_micros(latencies),
         rss_kib_per_conn,
         cpu_percent,
+        client_cpu_percent: Some(client_cpu),
     })
 }
 
@@ -168,14 +175,16 @@ async fn publish(chat: &Target, rate: u64, secs: u64) -> Result<(u64, u64), Erro
     Ok((published, errors))
 }
 
-/// One chat subscriber: counts messages and their latencies until `stop`.
+/// One chat subscriber: counts messages (`expected` of them, if none is lost) and their
+/// latencies until `stop`.
 async fn subscriber(
     stream: &Target,
+    expected: u64,
     counters: &Counters,
     stop: &CancellationToken,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Option<Seen> {
-    let Ok(Ok(mut events)) = timeout(Duration::from_secs(30), client::subscribe(stream)).await
+    let Ok(Ok(mut stream)) = timeout(Duration::from_secs(30), client::scan(stream, None)).await
     else {
         Counters::add(&counters.failed);
         return None;
@@ -183,25 +192,27 @@ async fn subscriber(
     // Subscribed: the server registers the subscriber before it sends the headers.
     drop(permit);
     Counters::add(&counters.connected);
-    let mut seen = Seen::default();
+    let mut seen = Seen {
+        latencies: Vec::with_capacity(expected as usize),
+        ..Seen::default()
+    };
+    let mut on_event = |event: Event| match event.kind {
+        Kind::Chat => {
+            if let Some(sent) = event.stamp {
+                seen.latencies.push(client::unix_micros().saturating_sub(sent));
+            }
+            seen.received += 1;
+            Counters::add(&counters.events);
+        }
+        Kind::Lagged => seen.lagged += 1,
+        Kind::Message | Kind::Other => {}
+    };
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
-            next = events.next() => match next {
-                Some(Ok(event)) if event.event == "chat" => {
-                    let arrived = client::unix_micros();
-                    let data: serde_json::Value = serde_json::from_str(&event.data).ok()?;
-                    let sent = data["text"].as_str().and_then(|t| t.parse::<u64>().ok())?;
-                    seen.latencies.push(arrived.saturating_sub(sent));
-                    seen.received += 1;
-                    Counters::add(&counters.events);
-                }
-                Some(Ok(event)) if event.event == "lagged" => seen.lagged += 1,
-                Some(Ok(_)) => {}
-                _ => {
-                    Counters::add(&counters.dropped);
-                    break;
-                }
+            more = stream.read(&mut on_event) => if !matches!(more, Ok(true)) {
+                Counters::add(&counters.dropped);
+                break;
             },
         }
     }

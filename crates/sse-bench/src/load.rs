@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Connection, Error, Target};
 use crate::ramp::{self, Counters};
+use crate::scan::Event;
 use crate::stats::{self, Percentiles, ProcSample};
 
 /// What `load` measured.
@@ -49,6 +49,10 @@ pub struct LoadResult {
     pub rss_kib_per_conn: Option<f64>,
     /// Server CPU in steady state, in percent of one core, with `--pid`.
     pub cpu_percent: Option<f64>,
+    /// This client's own CPU over the same seconds, in percent of one core: on one machine,
+    /// what the measurement took from the server.
+    #[serde(default)]
+    pub client_cpu_percent: Option<f64>,
 }
 
 fn http1() -> String {
@@ -101,10 +105,12 @@ pub async fn run(
     ramp::wait_until_all_settled(&counters, clients, Duration::from_secs(120)).await;
 
     let start = pid.map(ProcSample::read).transpose()?;
+    let client_start = ProcSample::read(std::process::id())?;
     let events_at_start = Counters::get(&counters.events);
     let started = Instant::now();
     ramp::hold(secs, "steady").await;
     let end = pid.map(ProcSample::read).transpose()?;
+    let client_cpu = ProcSample::read(std::process::id())?.cpu_percent_since(&client_start);
     let events = Counters::get(&counters.events) - events_at_start;
     let elapsed = started.elapsed().as_secs_f64();
     stop.cancel();
@@ -134,6 +140,7 @@ pub async fn run(
         gaps,
         rss_kib_per_conn,
         cpu_percent,
+        client_cpu_percent: Some(client_cpu),
     })
 }
 
@@ -147,18 +154,21 @@ async fn subscriber(
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Option<(u64, u64)> {
     let started = Instant::now();
+    // Reads until the first event, whose id it returns.
     let first = async {
-        let mut events = match connection {
-            Some(shared) => shared.subscribe(target).await?,
-            None => client::subscribe(target).await?,
+        let mut stream = match connection {
+            Some(shared) => shared.scan(target, None).await?,
+            None => client::scan(target, None).await?,
         };
-        match events.next().await {
-            Some(Ok(event)) => Ok::<_, Error>((events, event)),
-            Some(Err(e)) => Err(e.to_string().into()),
-            None => Err("the stream ended before its first event".into()),
+        let mut first = None;
+        while first.is_none() {
+            if !stream.read(|event| first = first.or(Some(event.id))).await? {
+                return Err::<_, Error>("the stream ended before its first event".into());
+            }
         }
+        Ok((stream, first.flatten()))
     };
-    let (mut events, first) = match timeout(Duration::from_secs(30), first).await {
+    let (mut stream, mut last_id) = match timeout(Duration::from_secs(30), first).await {
         Ok(Ok(opened)) => opened,
         _ => {
             Counters::add(&counters.failed);
@@ -169,24 +179,22 @@ async fn subscriber(
     drop(permit);
     Counters::add(&counters.connected);
     Counters::add(&counters.events);
-    let mut last_id = first.id.parse::<u64>().ok();
     let mut gaps = 0;
+    let mut on_event = |event: Event| {
+        Counters::add(&counters.events);
+        if let (Some(last), Some(id)) = (last_id, event.id)
+            && id != last + 1
+        {
+            gaps += 1;
+        }
+        last_id = event.id;
+    };
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
-            next = events.next() => match next {
-                Some(Ok(event)) => {
-                    Counters::add(&counters.events);
-                    let id = event.id.parse::<u64>().ok();
-                    if let (Some(last), Some(id)) = (last_id, id) && id != last + 1 {
-                        gaps += 1;
-                    }
-                    last_id = id;
-                }
-                _ => {
-                    Counters::add(&counters.dropped);
-                    break;
-                }
+            more = stream.read(&mut on_event) => if !matches!(more, Ok(true)) {
+                Counters::add(&counters.dropped);
+                break;
             },
         }
     }

@@ -12,8 +12,10 @@ mod floor;
 mod load;
 mod ramp;
 mod report;
+mod scan;
 mod soak;
 mod stats;
+mod storm;
 
 use std::path::PathBuf;
 
@@ -56,6 +58,28 @@ enum Command {
         spread: Vec<String>,
         #[command(flatten)]
         run: Run,
+    },
+    /// The restart storm: start a server, hold N subscribers on it, stop it with SIGTERM and
+    /// start it again; every subscriber reconnects after `retry` with `Last-Event-ID`, as
+    /// `EventSource` does. Measures the time until all are back, failed connects, and ids
+    /// missed or repeated.
+    Storm {
+        /// The stream's path.
+        #[arg(long, default_value = "/events")]
+        path: String,
+        /// Subscribers.
+        #[arg(short, long, default_value_t = 1000)]
+        clients: u64,
+        /// Connects in flight at once while opening the streams (the reconnects after the
+        /// restart are not held back: that is the storm).
+        #[arg(long, default_value_t = ramp::CONNECTS_IN_FLIGHT)]
+        connects_in_flight: usize,
+        /// Also write the result to this file as JSON, for `report`.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// The server and its options, after `--`; this tool adds `--port P`.
+        #[arg(last = true, required = true, value_name = "SERVER")]
+        server: Vec<String>,
     },
     /// The least a server can do for `load` and `fanout` (plain threads, one write per event,
     /// no framework): a yardstick for the frameworks' numbers. Runs until killed.
@@ -131,6 +155,16 @@ async fn main() -> Result<(), Error> {
             let (clients, secs, in_flight) = (run.clients, run.secs, run.connects_in_flight);
             let result = fanout::run(&base, &spread, clients, rate, secs, in_flight, run.pid);
             finish(Outcome::Fanout(result.await?), run.json)
+        }
+        Command::Storm {
+            path,
+            clients,
+            connects_in_flight,
+            json,
+            server,
+        } => {
+            let result = storm::run(&path, clients, connects_in_flight, &server).await?;
+            finish(Outcome::Storm(result), json)
         }
         Command::Floor { port } => floor::run(port),
         Command::Soak {

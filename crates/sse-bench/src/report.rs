@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::client::Error;
 use crate::fanout::FanoutResult;
 use crate::load::LoadResult;
+use crate::storm::StormResult;
 
 /// One run's result, as written by `--json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -19,6 +20,8 @@ pub enum Outcome {
     Load(LoadResult),
     /// From `sse-bench fanout`.
     Fanout(FanoutResult),
+    /// From `sse-bench storm`.
+    Storm(StormResult),
 }
 
 /// The speed goals (issue 6), each for every server.
@@ -33,6 +36,7 @@ impl Outcome {
         match self {
             Outcome::Load(r) => &r.server,
             Outcome::Fanout(r) => &r.server,
+            Outcome::Storm(r) => &r.server,
         }
     }
 }
