@@ -93,14 +93,26 @@ pub async fn first_event_arrives_at_once_even_with_a_long_interval(target: Targe
     }
 }
 
-/// A stream opens with `retry: <--retry-ms>`.
+/// The `retry:` a stream opens with, if it opens with one.
+pub fn opening_retry(seen: &str) -> Option<u64> {
+    let (field, _) = seen.strip_prefix("retry: ")?.split_once("\n\n")?;
+    field.parse().ok()
+}
+
+/// Whether a stream's first bytes, `seen`, open with `retry: N` and a blank line, N no more than
+/// 30 % (the default `--retry-jitter`) either side of `ms`.
+pub fn opens_with_retry_near(seen: &str, ms: u64) -> bool {
+    opening_retry(seen).is_some_and(|n| n.abs_diff(ms) <= ms * 30 / 100)
+}
+
+/// A stream opens with `retry: <--retry-ms>`, spread by `--retry-jitter` (±30 % by default).
 pub async fn retry_comes_first(target: Target) {
     let server = Server::start(target, &["--retry-ms", "1234"]).await;
     for path in target.streams() {
         let mut body = server.get(path).await.raw();
         let seen = body.read_until("data: ").await;
         assert!(
-            seen.starts_with("retry: 1234\n\n"),
+            opens_with_retry_near(&seen, 1234),
             "[{}] {path}: {seen:?}",
             target.framework
         );
@@ -113,7 +125,11 @@ pub async fn retry_comes_first(target: Target) {
             .raw()
             .read_until("\n\n")
             .await;
-        assert_eq!(seen, "retry: 1234\n\n", "[{}]", target.framework);
+        assert!(
+            opens_with_retry_near(&seen, 1234),
+            "[{}] {seen:?}",
+            target.framework
+        );
     }
     let default = Server::start(target, &[]).await;
     let seen = default
@@ -123,10 +139,39 @@ pub async fn retry_comes_first(target: Target) {
         .read_until("data: ")
         .await;
     assert!(
-        seen.starts_with("retry: 3000\n\n"),
+        opens_with_retry_near(&seen, 3000),
         "[{}] {seen:?}",
         target.framework
     );
+}
+
+/// Each stream gets its own `retry:` within `--retry-jitter` percent of `--retry-ms`, so that
+/// the browsers of a restarted server do not all come back in the same instant; with
+/// `--retry-jitter 0`, exactly `--retry-ms`.
+pub async fn retry_is_spread_per_stream(target: Target) {
+    let fw = target.framework;
+    let retries = |server: Server| async move {
+        let mut retries = Vec::new();
+        for _ in 0..8 {
+            let seen = server.get("/events").await.raw().read_until("\n\n").await;
+            retries.push(opening_retry(&seen).unwrap_or_else(|| panic!("[{fw}] {seen:?}")));
+        }
+        retries
+    };
+    let spread =
+        retries(Server::start(target, &["--retry-ms", "1000", "--retry-jitter", "20"]).await).await;
+    assert!(
+        spread.iter().all(|ms| (800..=1200).contains(ms)),
+        "[{fw}] {spread:?}"
+    );
+    // Eight draws from 401 values, all the same: about one run in 10^18.
+    assert!(
+        spread.iter().any(|ms| *ms != spread[0]),
+        "[{fw}] {spread:?}"
+    );
+    let exact =
+        retries(Server::start(target, &["--retry-ms", "1000", "--retry-jitter", "0"]).await).await;
+    assert_eq!(exact, [1000; 8], "[{fw}]");
 }
 
 /// The clock counts ids from 1, one event per interval, as default `message` events.
@@ -303,7 +348,14 @@ pub async fn paragraph_bytes_are_exact(target: Target) {
         .split_inclusive("\n\n")
         .filter(|f| !f.starts_with(':'))
         .collect();
-    let mut expected = vec!["retry: 3000\n\n".to_owned()];
+    assert!(
+        frames
+            .first()
+            .is_some_and(|f| opens_with_retry_near(f, 3000)),
+        "[{}] {frames:?}",
+        target.framework
+    );
+    let mut expected = vec![frames[0].to_owned()];
     for (i, sentence) in SENTENCES.iter().enumerate() {
         expected.push(format!("id: {}\ndata: {sentence}\n\n", i + 1));
     }

@@ -36,6 +36,7 @@ macro_rules! contract_suite {
             cases::stream_headers_follow_the_contract,
             cases::first_event_arrives_at_once_even_with_a_long_interval,
             cases::retry_comes_first,
+            cases::retry_is_spread_per_stream,
             cases::clock_ids_count_from_one_at_the_interval,
             cases::clock_formats_follow_the_format_parameter,
             cases::clock_resumes_after_last_event_id_header,

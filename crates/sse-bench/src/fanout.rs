@@ -199,7 +199,8 @@ async fn subscriber(
     let mut on_event = |event: Event| match event.kind {
         Kind::Chat => {
             if let Some(sent) = event.stamp {
-                seen.latencies.push(client::unix_micros().saturating_sub(sent));
+                seen.latencies
+                    .push(client::unix_micros().saturating_sub(sent));
             }
             seen.received += 1;
             Counters::add(&counters.events);

@@ -162,7 +162,10 @@ async fn subscriber(
         };
         let mut first = None;
         while first.is_none() {
-            if !stream.read(|event| first = first.or(Some(event.id))).await? {
+            if !stream
+                .read(|event| first = first.or(Some(event.id)))
+                .await?
+            {
                 return Err::<_, Error>("the stream ended before its first event".into());
             }
         }

@@ -128,7 +128,11 @@ fn number(bytes: &[u8]) -> Option<u64> {
     if digits == 0 || digits > 19 {
         return None;
     }
-    Some(bytes[..digits].iter().fold(0, |n, b| n * 10 + u64::from(b - b'0')))
+    Some(
+        bytes[..digits]
+            .iter()
+            .fold(0, |n, b| n * 10 + u64::from(b - b'0')),
+    )
 }
 
 /// Where `needle` first occurs in `haystack`.
@@ -226,12 +230,18 @@ data: {"missed":2}
         assert_eq!(want.len(), 2);
         for text in [
             lf.to_vec(),
-            String::from_utf8_lossy(lf).replace('\n', "\r\n").into_bytes(),
+            String::from_utf8_lossy(lf)
+                .replace('\n', "\r\n")
+                .into_bytes(),
             String::from_utf8_lossy(lf).replace('\n', "\r").into_bytes(),
         ] {
             for cut in 0..=text.len() {
                 let (head, tail) = text.split_at(cut);
-                assert_eq!(scan(&[head, tail]), (want.clone(), Some(10)), "cut at {cut}");
+                assert_eq!(
+                    scan(&[head, tail]),
+                    (want.clone(), Some(10)),
+                    "cut at {cut}"
+                );
             }
         }
     }

@@ -33,9 +33,9 @@ pub struct StormResult {
     pub clients: u64,
     /// Subscribers whose stream opened before the restart.
     pub connected: u64,
-    /// The `retry` the server asked for before the restart (ms); the client's default, 3000,
-    /// if it sent none.
-    pub retry_ms: u64,
+    /// The smallest and the largest `retry` the subscribers were given before the restart
+    /// (ms): one value for every stream, or a spread (`--retry-jitter`).
+    pub retry_ms: (u64, u64),
     /// From SIGTERM until the server process exited.
     pub shutdown_ms: f64,
     /// From starting the server again until it answered `/health`.
@@ -116,11 +116,12 @@ pub async fn run(
     stop.cancel();
 
     let mut reconnect_waits = Vec::new();
-    let mut retry_ms = None;
+    let (mut fewest, mut most) = (u64::MAX, 0);
     let mut subscribers = subscribers;
     while let Some(outcome) = subscribers.join_next().await {
         if let Ok(Some(seen)) = outcome {
-            retry_ms = retry_ms.or(seen.retry_ms);
+            let retry = seen.retry_ms.unwrap_or(DEFAULT_RETRY_MS);
+            (fewest, most) = (fewest.min(retry), most.max(retry));
             reconnect_waits.extend(seen.reconnect_wait);
         }
     }
@@ -133,7 +134,7 @@ pub async fn run(
         server: name,
         clients,
         connected,
-        retry_ms: retry_ms.unwrap_or(DEFAULT_RETRY_MS),
+        retry_ms: (fewest.min(most), most),
         shutdown_ms: ms(exited.duration_since(sigterm)),
         restart_ms: ms(ready.duration_since(exited)),
         all_back_ms: (back == connected && connected > 0).then(|| ms(since_sigterm)),

@@ -60,6 +60,12 @@ pub struct Options {
     #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub retry_ms: u64,
 
+    /// Give each stream a `retry:` this many percent either side of --retry-ms, at random, so
+    /// that when a server restarts its clients do not all come back in the same instant; 0
+    /// sends --retry-ms exactly.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=50))]
+    pub retry_jitter: u64,
+
     /// Streams open at once; past this a new stream is told to come back later.
     #[arg(long, default_value_t = 10_000)]
     pub max_streams: usize,
@@ -118,6 +124,15 @@ impl Options {
         Self::from_arg_matches(&command.try_get_matches_from(args)?)
     }
 
+    /// The `retry:` one stream sends: --retry-ms, moved at random by up to --retry-jitter
+    /// percent either way. After a restart, 10,000 browsers that all got `retry: 3000` would
+    /// knock in the same millisecond, overflow the listen queue, and the unlucky ones would
+    /// wait out a SYN retransmit (a second); spread over ±30 %, they arrive over 1.8 s.
+    pub fn stream_retry_ms(&self) -> u64 {
+        let spread = self.retry_ms * self.retry_jitter / 100;
+        fastrand::u64(self.retry_ms - spread..=self.retry_ms + spread)
+    }
+
     /// Whether to serve HTTPS: `--tls`, or a certificate of one's own.
     pub fn https(&self) -> bool {
         self.tls || self.tls_cert.is_some()
@@ -148,6 +163,28 @@ mod tests {
             (options.retry_ms, options.max_streams, options.history),
             (3000, 10_000, 1000)
         );
+        assert_eq!(options.retry_jitter, 30);
+    }
+
+    #[test]
+    fn each_stream_s_retry_is_spread_around_retry_ms() {
+        let options = Options::try_parse_for(Framework::AXUM, ["server-axum"]).expect("valid");
+        let retries: Vec<u64> = (0..1000).map(|_| options.stream_retry_ms()).collect();
+        assert!(
+            retries.iter().all(|ms| (2100..=3900).contains(ms)),
+            "{retries:?}"
+        );
+        let (low, high) = (retries.iter().min(), retries.iter().max());
+        assert!(
+            low < Some(&2400) && high > Some(&3600),
+            "{low:?} to {high:?}"
+        );
+
+        let args = ["server-axum", "--retry-jitter", "0"];
+        let exact = Options::try_parse_for(Framework::AXUM, args).expect("valid");
+        assert!((0..100).all(|_| exact.stream_retry_ms() == 3000));
+        let args = ["server-axum", "--retry-jitter", "51"];
+        assert!(Options::try_parse_for(Framework::AXUM, args).is_err());
     }
 
     #[test]

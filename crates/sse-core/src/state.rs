@@ -150,7 +150,7 @@ impl AppState {
             Ok(request) => request,
             Err(bad) => return StreamAnswer::BadRequest(bad),
         };
-        let retry_ms = self.options().retry_ms;
+        let retry_ms = self.options().stream_retry_ms();
         // Counted as they are handed to the framework: `retry:` and keep-alives are not events.
         let sent = self.inner.metrics.events_sent(kind);
         match streams::plan(&request, &self.inner.metronome) {
@@ -403,7 +403,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_chat_stream_sends_retry_then_what_was_posted() {
-        let state = state("--retry-ms 1000 --keep-alive-secs 5");
+        let state = state("--retry-ms 1000 --retry-jitter 0 --keep-alive-secs 5");
         let reply = post(&state, r#"{"user":"ann","text":"hello"}"#).await;
         assert_eq!((reply.status, reply.json.as_str()), (201, r#"{"id":1}"#));
         let mut chat = encoded(state.open_stream(StreamKind::Chat, None, None));
