@@ -154,7 +154,7 @@ impl Connection {
         target: &Target,
         last_event_id: Option<u64>,
     ) -> Result<scan::Stream, Error> {
-        Ok(scan::Stream::new(self.open(target, last_event_id).await?))
+        Ok(scan::Stream::hyper(self.open(target, last_event_id).await?))
     }
 }
 
@@ -179,9 +179,14 @@ pub async fn subscribe(target: &Target) -> Result<Events, Error> {
 }
 
 /// `GET` an event stream on a new connection, with `Last-Event-ID` when given, read by the
-/// load clients' lean [`scan`](crate::scan).
+/// load clients' lean [`scan`](crate::scan): over `http://`, straight from the socket.
 pub async fn scan(target: &Target, last_event_id: Option<u64>) -> Result<scan::Stream, Error> {
-    connect(target).await?.scan(target, last_event_id).await
+    if target.tls {
+        return connect(target).await?.scan(target, last_event_id).await;
+    }
+    let socket = TcpStream::connect(&target.authority).await?;
+    socket.set_nodelay(true)?;
+    scan::Stream::get(socket, &target.authority, &target.path, last_event_id).await
 }
 
 /// `POST` a JSON body on an open connection; returns the status and the whole answer.
