@@ -1,12 +1,18 @@
 #!/bin/sh
 # The side-by-side benchmark: builds the servers and sse-bench once (release), then runs the
-# same two workloads against axum, actix, warp and the floor in turn, each on a fresh server
-# process (the floor, `sse-bench floor`, is no framework at all: what the writes alone cost):
+# same workloads against axum, actix, warp and two yardsticks in turn, each on a fresh server
+# process. The yardsticks: the floor, `sse-bench floor`, no framework at all (what the writes
+# alone cost), and node, the seed's plain Node server (crates/sse-bench/peers/node-seed.js,
+# load only; it has no chat).
 #   load:   N subscribers on GET /events at 1 event/s (default 10000 for 15 s)
 #   fanout: N subscribers on GET /events/chat, one publisher at R messages/s (10000, 10/s, 15 s)
+#   storm:  N subscribers on GET /events; the server is stopped with SIGTERM and started again,
+#           and every subscriber reconnects after its retry with Last-Event-ID, as EventSource
+#           does: once with each stream's retry spread ±30 % (the default), once without
+#           (--retry-jitter 0). axum, actix and warp only.
 # and writes target/compare/report.md (one table) and target/compare/report.svg (a chart).
 #
-#   scripts/compare.sh                      the README's numbers (about 3 minutes after the build)
+#   scripts/compare.sh                      the README's numbers (about 8 minutes after the build)
 #   scripts/compare.sh --clients 1000 --secs 5      a quick run
 #   scripts/compare.sh --servers axum       one server only (or 'axum floor', ...)
 #   scripts/compare.sh --tls                adds the load over HTTP/2 (TLS) for each server: the
@@ -19,7 +25,7 @@ cd "$(dirname "$0")/.."
 . scripts/server-port.sh
 . scripts/services.sh
 
-clients=10000 secs=15 rate=10 servers="axum actix warp floor" redis="" tls=""
+clients=10000 secs=15 rate=10 servers="axum actix warp floor node" redis="" tls=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --clients) clients=$2; shift 2 ;;
@@ -28,7 +34,7 @@ while [ $# -gt 0 ]; do
         --servers) servers=$2; shift 2 ;;
         --redis) redis=yes; shift ;;
         --tls) tls=yes; shift ;;
-        *) echo "usage: $0 [--clients N] [--secs S] [--rate R] [--servers 'axum actix warp floor'] [--tls] [--redis]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--clients N] [--secs S] [--rate R] [--servers 'axum actix warp floor node'] [--tls] [--redis]" >&2; exit 2 ;;
     esac
 done
 
@@ -38,6 +44,9 @@ out=target/compare
 mkdir -p "$out"
 rm -f "$out"/*.json
 bench=target/release/sse-bench
+case " $servers " in *" node "*) need node:nodejs ;; esac
+# Each side of 10,000 connections needs 10,000 file descriptors.
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # Starts a server on a free port, with any further arguments; sets $pid and $port.
 start() {
@@ -46,6 +55,7 @@ start() {
     log="$out/$name.log"
     case "$name" in
         floor) "$bench" floor --port 0 >"$log" 2>&1 & ;;
+        node) node crates/sse-bench/peers/node-seed.js --port 0 >"$log" 2>&1 & ;;
         *) "target/release/server-$name" --port 0 "$@" >"$log" 2>&1 & ;;
     esac
     pid=$!
@@ -65,6 +75,7 @@ for server in $servers; do
     stop
     # The client's closed connections linger in TIME_WAIT; a few seconds keep runs apart.
     sleep 2
+    [ "$server" != node ] || continue
     echo "==> $server: fanout, $clients chat subscribers, $rate messages/s for $secs s"
     start "$server"
     "$bench" fanout "http://127.0.0.1:$port" --clients "$clients" --rate "$rate" --secs "$secs" \
@@ -78,6 +89,14 @@ for server in $servers; do
             --secs "$secs" --pid "$pid" --json "$out/load-h2-$server.json" >/dev/null
         stop
         sleep 2
+    fi
+    if [ "$server" != floor ]; then
+        for jitter in 30 0; do
+            echo "==> $server: restart storm, $clients subscribers on /events, --retry-jitter $jitter"
+            "$bench" storm --clients "$clients" --json "$out/storm-$jitter-$server.json" \
+                -- "target/release/server-$server" --retry-jitter "$jitter" >/dev/null
+            sleep 2
+        done
     fi
 done
 
