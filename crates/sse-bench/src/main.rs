@@ -1,8 +1,8 @@
 //! `sse-bench`: a load tool for SSE servers, since ordinary HTTP benchmarks wait for a response
-//! that never ends. `load` holds thousands of subscribers, `fanout` measures chat delivery, and
-//! `report` turns results into a table and a chart (to watch one stream by hand, `sse watch`,
-//! in `crates/sse-cli`). Run the client and the server as separate processes: each side of 10,000 connections
-//! needs 10,000 file descriptors.
+//! that never ends. `load` holds thousands of subscribers, `fanout` measures chat delivery,
+//! `storm` restarts a server under them, and `report` turns results into a table and a chart
+//! (to watch one stream by hand, `sse watch`, in `crates/sse-cli`). Run the client and the
+//! server as separate processes: each side of 10,000 connections needs 10,000 file descriptors.
 //!
 //! `cargo run --release -p sse-bench -- --help`; `scripts/compare.sh` runs it on all three servers.
 
