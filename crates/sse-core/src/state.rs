@@ -425,7 +425,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_encoded_body_starts_with_retry_then_the_first_event() {
-        let state = state("--retry-ms 1234");
+        let state = state("--retry-ms 1234 --retry-jitter 0");
         let stream = events(state.open_stream(StreamKind::Counter, None, None));
         assert_eq!(stream.retry(), Duration::from_millis(1234));
         let mut body = std::pin::pin!(stream.encoded(Duration::from_secs(15)));
