@@ -13,6 +13,7 @@ use eventsource_stream::{EventStream, Eventsource};
 use http_body_util::{BodyDataStream, BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
+use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
@@ -136,10 +137,7 @@ impl Connection {
         target: &Target,
         last_event_id: Option<u64>,
     ) -> Result<Incoming, Error> {
-        let mut request = Request::get("/").header("accept", "text/event-stream");
-        if let Some(id) = last_event_id {
-            request = request.header("last-event-id", id);
-        }
+        let request = stream_request(last_event_id);
         let response = self.send(target, request, Bytes::new()).await?;
         if response.status() != StatusCode::OK {
             return Err(format!("{} answered {}", target.path, response.status()).into());
@@ -164,11 +162,22 @@ pub async fn get(
     last_event_id: Option<&str>,
 ) -> Result<Response<Incoming>, Error> {
     let connection = connect(target).await?;
-    let mut request = Request::get("/").header("accept", "text/event-stream");
-    if let Some(id) = last_event_id {
-        request = request.header("last-event-id", id);
+    connection
+        .send(target, stream_request(last_event_id), Bytes::new())
+        .await
+}
+
+/// A `GET` for an event stream, with `Last-Event-ID` when given (its URI is set by `send`).
+fn stream_request<V>(last_event_id: Option<V>) -> hyper::http::request::Builder
+where
+    V: TryInto<HeaderValue>,
+    V::Error: Into<hyper::http::Error>,
+{
+    let request = Request::get("/").header("accept", "text/event-stream");
+    match last_event_id {
+        Some(id) => request.header("last-event-id", id),
+        None => request,
     }
-    connection.send(target, request, Bytes::new()).await
 }
 
 /// `GET` an event stream on a new connection: its events, every field parsed (by

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Error, Target};
 use crate::ramp::{self, Counters};
-use crate::scan::{Event, Kind};
+use crate::scan::{Event, Followed, Kind};
 use crate::stats::{self, Percentiles, ProcSample};
 
 /// What `fanout` measured.
@@ -196,7 +196,7 @@ async fn subscriber(
         latencies: Vec::with_capacity(expected as usize),
         ..Seen::default()
     };
-    let mut on_event = |event: Event| match event.kind {
+    let on_event = |event: Event| match event.kind {
         Kind::Chat => {
             if let Some(sent) = event.stamp {
                 seen.latencies
@@ -208,14 +208,8 @@ async fn subscriber(
         Kind::Lagged => seen.lagged += 1,
         Kind::Message | Kind::Other => {}
     };
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => break,
-            more = stream.read(&mut on_event) => if !matches!(more, Ok(true)) {
-                Counters::add(&counters.dropped);
-                break;
-            },
-        }
+    if stream.follow(stop, on_event).await == Followed::Ended {
+        Counters::add(&counters.dropped);
     }
     Some(seen)
 }

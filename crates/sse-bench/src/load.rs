@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Connection, Error, Target};
 use crate::ramp::{self, Counters};
-use crate::scan::Event;
+use crate::scan::{Event, Followed};
 use crate::stats::{self, Percentiles, ProcSample};
 
 /// What `load` measured.
@@ -183,7 +183,7 @@ async fn subscriber(
     Counters::add(&counters.connected);
     Counters::add(&counters.events);
     let mut gaps = 0;
-    let mut on_event = |event: Event| {
+    let on_event = |event: Event| {
         Counters::add(&counters.events);
         if let (Some(last), Some(id)) = (last_id, event.id)
             && id != last + 1
@@ -192,14 +192,8 @@ async fn subscriber(
         }
         last_id = event.id;
     };
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => break,
-            more = stream.read(&mut on_event) => if !matches!(more, Ok(true)) {
-                Counters::add(&counters.dropped);
-                break;
-            },
-        }
+    if stream.follow(stop, on_event).await == Followed::Ended {
+        Counters::add(&counters.dropped);
     }
     Some((first_event, gaps))
 }

@@ -14,6 +14,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 
 use crate::client::Error;
 
@@ -293,6 +294,34 @@ impl Stream {
                     return Ok(true);
                 }
             },
+        }
+    }
+}
+
+/// Why [`Stream::follow`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Followed {
+    /// The stream ended, or failed.
+    Ended,
+    /// The run is over (`stop` was cancelled).
+    Stopped,
+}
+
+impl Stream {
+    /// Reads the stream, calling `on_event` for each event, until it ends or `stop` is
+    /// cancelled.
+    pub async fn follow(
+        &mut self,
+        stop: &CancellationToken,
+        mut on_event: impl FnMut(Event),
+    ) -> Followed {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return Followed::Stopped,
+                more = self.read(&mut on_event) => if !matches!(more, Ok(true)) {
+                    return Followed::Ended;
+                },
+            }
         }
     }
 }

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Error, Target};
 use crate::ramp::{self, Counters};
-use crate::scan::Event;
+use crate::scan::{Event, Followed};
 use crate::stats::Percentiles;
 
 /// What `storm` measured.
@@ -68,8 +68,6 @@ struct Tally {
     failed_connects: AtomicU64,
     missed: AtomicU64,
     repeated: AtomicU64,
-    /// Microseconds from the run's start to the latest first event after the restart.
-    last_back_micros: AtomicU64,
 }
 
 /// Starts the server, opens the subscribers, restarts the server, and measures.
@@ -87,11 +85,10 @@ pub async fn run(
 
     let tally = Arc::new(Tally::default());
     let stop = CancellationToken::new();
-    let epoch = Instant::now();
     let subscribers = {
         let (tally, stop, target) = (tally.clone(), stop.clone(), Arc::new(target.clone()));
         ramp::spawn_subscribers(clients, in_flight, move |permit| async move {
-            subscriber(&target, &tally, &stop, epoch, permit).await
+            subscriber(&target, &tally, &stop, permit).await
         })
     };
     ramp::wait_until_all_settled(&tally.counters, clients, Duration::from_secs(120)).await;
@@ -115,29 +112,31 @@ pub async fn run(
     ramp::hold(3, "after").await;
     stop.cancel();
 
-    let mut reconnect_waits = Vec::new();
-    let (mut fewest, mut most) = (u64::MAX, 0);
+    let (mut retries, mut reconnect_waits, mut last_back) = (Vec::new(), Vec::new(), sigterm);
     let mut subscribers = subscribers;
     while let Some(outcome) = subscribers.join_next().await {
         if let Ok(Some(seen)) = outcome {
-            let retry = seen.retry_ms.unwrap_or(DEFAULT_RETRY_MS);
-            (fewest, most) = (fewest.min(retry), most.max(retry));
-            reconnect_waits.extend(seen.reconnect_wait);
+            retries.push(seen.retry_ms.unwrap_or(DEFAULT_RETRY_MS));
+            if let Some((attempt, first_event)) = seen.back {
+                reconnect_waits.push(first_event.duration_since(attempt).as_micros() as u64);
+                last_back = last_back.max(first_event);
+            }
         }
     }
     stop_server(&mut child)?;
     wait_for_exit(child).await?;
 
-    let last_back = Duration::from_micros(Counters::get(&tally.last_back_micros));
-    let since_sigterm = (epoch + last_back).saturating_duration_since(sigterm);
+    let fewest = retries.iter().min().copied().unwrap_or(DEFAULT_RETRY_MS);
+    let most = retries.iter().max().copied().unwrap_or(DEFAULT_RETRY_MS);
     Ok(StormResult {
         server: name,
         clients,
         connected,
-        retry_ms: (fewest.min(most), most),
+        retry_ms: (fewest, most),
         shutdown_ms: ms(exited.duration_since(sigterm)),
         restart_ms: ms(ready.duration_since(exited)),
-        all_back_ms: (back == connected && connected > 0).then(|| ms(since_sigterm)),
+        all_back_ms: (back == connected && connected > 0)
+            .then(|| ms(last_back.duration_since(sigterm))),
         not_back: connected - back,
         first_event_ms: Percentiles::of_micros(reconnect_waits),
         failed_connects: Counters::get(&tally.failed_connects),
@@ -149,8 +148,8 @@ pub async fn run(
 /// What one subscriber reports at the end.
 struct Seen {
     retry_ms: Option<u64>,
-    /// µs from its first reconnect attempt to its first event after it, if it came back.
-    reconnect_wait: Option<u64>,
+    /// If it came back: when it first tried to reconnect, and when its first event came.
+    back: Option<(Instant, Instant)>,
 }
 
 /// `EventSource`'s reconnection delay before a server has sent `retry` (the standard leaves it
@@ -163,7 +162,6 @@ async fn subscriber(
     target: &Target,
     tally: &Tally,
     stop: &CancellationToken,
-    epoch: Instant,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Option<Seen> {
     let Ok(Ok(mut stream)) = timeout(Duration::from_secs(30), client::scan(target, None)).await
@@ -185,13 +183,16 @@ async fn subscriber(
         *last_id = event.id.or(*last_id);
     };
     // Until the server ends the stream (or the run ends, if it never does).
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return Some(Seen { retry_ms: stream.scanner.retry_ms, reconnect_wait: None }),
-            more = stream.read(|event| check(event, &mut last_id)) => if !matches!(more, Ok(true)) { break },
-        }
-    }
+    let followed = stream
+        .follow(stop, |event| check(event, &mut last_id))
+        .await;
     let retry_ms = stream.scanner.retry_ms;
+    if followed == Followed::Stopped {
+        return Some(Seen {
+            retry_ms,
+            back: None,
+        });
+    }
     let retry = Duration::from_millis(retry_ms.unwrap_or(DEFAULT_RETRY_MS));
     drop(stream);
 
@@ -201,7 +202,7 @@ async fn subscriber(
     let mut stream = loop {
         let attempt = timeout(Duration::from_secs(30), client::scan(target, last_id));
         tokio::select! {
-            () = stop.cancelled() => return Some(Seen { retry_ms, reconnect_wait: None }),
+            () = stop.cancelled() => return Some(Seen { retry_ms, back: None }),
             opened = attempt => match opened {
                 Ok(Ok(stream)) => break stream,
                 _ => {
@@ -211,27 +212,19 @@ async fn subscriber(
             },
         }
     };
-    let mut reconnect_wait = None;
-    loop {
-        let mut first = false;
-        tokio::select! {
-            () = stop.cancelled() => break,
-            more = stream.read(|event| { first = true; check(event, &mut last_id) }) => {
-                if !matches!(more, Ok(true)) {
-                    break;
-                }
+    let mut first_event = None;
+    stream
+        .follow(stop, |event| {
+            if first_event.is_none() {
+                first_event = Some(Instant::now());
+                tally.back.fetch_add(1, Ordering::Relaxed);
             }
-        }
-        if first && reconnect_wait.is_none() {
-            reconnect_wait = Some(first_attempt.elapsed().as_micros() as u64);
-            tally.back.fetch_add(1, Ordering::Relaxed);
-            let at = epoch.elapsed().as_micros() as u64;
-            tally.last_back_micros.fetch_max(at, Ordering::Relaxed);
-        }
-    }
+            check(event, &mut last_id);
+        })
+        .await;
     Some(Seen {
         retry_ms,
-        reconnect_wait,
+        back: first_event.map(|at| (first_attempt, at)),
     })
 }
 
