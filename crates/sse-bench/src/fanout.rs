@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::time::{Instant, MissedTickBehavior, interval, sleep, timeout};
+use tokio::time::{Instant, MissedTickBehavior, interval, sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Error, Target};
@@ -184,14 +184,8 @@ async fn subscriber(
     stop: &CancellationToken,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Option<Seen> {
-    let Ok(Ok(mut stream)) = timeout(Duration::from_secs(30), client::scan(stream, None)).await
-    else {
-        Counters::add(&counters.failed);
-        return None;
-    };
-    // Subscribed: the server registers the subscriber before it sends the headers.
-    drop(permit);
-    Counters::add(&counters.connected);
+    // Subscribed once the headers came: the server registers the subscriber before it sends them.
+    let mut stream = ramp::opened(counters, permit, client::scan(stream, None)).await?;
     let mut seen = Seen {
         latencies: Vec::with_capacity(expected as usize),
         ..Seen::default()

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::time::{Instant, timeout};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Connection, Error, Target};
@@ -171,16 +171,8 @@ async fn subscriber(
         }
         Ok((stream, first.flatten()))
     };
-    let (mut stream, mut last_id) = match timeout(Duration::from_secs(30), first).await {
-        Ok(Ok(opened)) => opened,
-        _ => {
-            Counters::add(&counters.failed);
-            return None;
-        }
-    };
+    let (mut stream, mut last_id) = ramp::opened(counters, permit, first).await?;
     let first_event = started.elapsed().as_micros() as u64;
-    drop(permit);
-    Counters::add(&counters.connected);
     Counters::add(&counters.events);
     let mut gaps = 0;
     let on_event = |event: Event| {

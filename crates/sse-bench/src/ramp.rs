@@ -1,6 +1,6 @@
-//! What `load` and `fanout` share: many subscribers opened with a bounded number of connects in
-//! flight (so the server's listen backlog is not the thing measured), counted as they succeed
-//! or fail, with a progress bar on the terminal.
+//! What `load`, `fanout` and `storm` share: many subscribers opened with a bounded number of
+//! connects in flight (so the server's listen backlog is not the thing measured), counted as
+//! they succeed or fail, with a progress bar on the terminal.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +9,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
-use tokio::time::{Instant, sleep};
+use tokio::time::{Instant, sleep, timeout};
 
 /// How many subscribers are connected, how many failed, and what they received.
 #[derive(Debug, Default)]
@@ -57,6 +57,25 @@ where
         });
     }
     subscribers
+}
+
+/// How long a subscriber's stream may take to open.
+pub const OPEN_WITHIN: Duration = Duration::from_secs(30);
+
+/// Waits for one subscriber's stream to open (at most [`OPEN_WITHIN`]) and counts it: connected,
+/// with its permit dropped so that the next subscriber may start; or failed, and `None`.
+pub async fn opened<T, E>(
+    counters: &Counters,
+    permit: OwnedSemaphorePermit,
+    open: impl Future<Output = Result<T, E>>,
+) -> Option<T> {
+    let Ok(Ok(opened)) = timeout(OPEN_WITHIN, open).await else {
+        Counters::add(&counters.failed);
+        return None;
+    };
+    drop(permit);
+    Counters::add(&counters.connected);
+    Some(opened)
 }
 
 /// A bar on stderr (hidden when stderr is not a terminal, as in `scripts/compare.sh` logs).

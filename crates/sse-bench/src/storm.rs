@@ -164,13 +164,7 @@ async fn subscriber(
     stop: &CancellationToken,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Option<Seen> {
-    let Ok(Ok(mut stream)) = timeout(Duration::from_secs(30), client::scan(target, None)).await
-    else {
-        Counters::add(&tally.counters.failed);
-        return None;
-    };
-    drop(permit);
-    Counters::add(&tally.counters.connected);
+    let mut stream = ramp::opened(&tally.counters, permit, client::scan(target, None)).await?;
     let mut last_id = None;
     let check = |event: Event, last_id: &mut Option<u64>| {
         if let (Some(last), Some(id)) = (*last_id, event.id) {
@@ -200,7 +194,7 @@ async fn subscriber(
     sleep(retry).await;
     let first_attempt = Instant::now();
     let mut stream = loop {
-        let attempt = timeout(Duration::from_secs(30), client::scan(target, last_id));
+        let attempt = timeout(ramp::OPEN_WITHIN, client::scan(target, last_id));
         tokio::select! {
             () = stop.cancelled() => return Some(Seen { retry_ms, back: None }),
             opened = attempt => match opened {
