@@ -130,6 +130,8 @@ pub fn write(outcomes: &[Outcome], out: &Path) -> Result<String, Error> {
         writeln!(md, "| {label} | {goal} | {} |", cells.join(" | "))
     };
     let na = || "–".to_owned();
+    // A figure to a tenth, or a dash where there is none.
+    let tenths = |figure: Option<f64>| figure.map_or_else(na, |x| format!("{x:.1}"));
     if let Some(any) = names.iter().find_map(|n| load(n)) {
         let title = format!(
             "**load**: `GET /events`, {} subscribers, 1 event/s, {} s",
@@ -147,9 +149,8 @@ pub fn write(outcomes: &[Outcome], out: &Path) -> Result<String, Error> {
             "p99 ≤ 100",
             &|n| {
                 load(n).map_or_else(na, |r| {
-                    let p = r.first_event_ms;
-                    let met = p.p99 <= FIRST_EVENT_P99_MS;
-                    format!("{:.1} / {:.1} / {:.1}{}", p.p50, p.p99, p.max, mark(n, met))
+                    let met = r.first_event_ms.p99 <= FIRST_EVENT_P99_MS;
+                    format!("{}{}", r.first_event_ms, mark(n, met))
                 })
             },
         )?;
@@ -175,9 +176,7 @@ pub fn write(outcomes: &[Outcome], out: &Path) -> Result<String, Error> {
             },
         )?;
         row("the load client's own CPU (% of a core)".into(), "", &|n| {
-            load(n)
-                .and_then(|r| r.client_cpu_percent)
-                .map_or_else(na, |cpu| format!("{cpu:.1}"))
+            tenths(load(n).and_then(|r| r.client_cpu_percent))
         })?;
     }
     if let Some(any) = names.iter().find_map(|n| load_h2(n)) {
@@ -193,23 +192,16 @@ pub fn write(outcomes: &[Outcome], out: &Path) -> Result<String, Error> {
             })
         })?;
         row("first event p50 / p99 / max (ms)".into(), "", &|n| {
-            load_h2(n).map_or_else(na, |r| {
-                let p = r.first_event_ms;
-                format!("{:.1} / {:.1} / {:.1}", p.p50, p.p99, p.max)
-            })
+            load_h2(n).map_or_else(na, |r| r.first_event_ms.to_string())
         })?;
         row("events/s, id gaps".into(), "", &|n| {
             load_h2(n).map_or_else(na, |r| format!("{:.0}, {}", r.events_per_sec, r.gaps))
         })?;
         row("server RSS per stream (KiB)".into(), "", &|n| {
-            load_h2(n)
-                .and_then(|r| r.rss_kib_per_conn)
-                .map_or_else(na, |kib| format!("{kib:.1}"))
+            tenths(load_h2(n).and_then(|r| r.rss_kib_per_conn))
         })?;
         row("server CPU, steady state (% of a core)".into(), "", &|n| {
-            load_h2(n)
-                .and_then(|r| r.cpu_percent)
-                .map_or_else(na, |cpu| format!("{cpu:.1}"))
+            tenths(load_h2(n).and_then(|r| r.cpu_percent))
         })?;
     }
     if let Some(any) = names.iter().find_map(|n| fanout(n)) {
@@ -234,9 +226,8 @@ pub fn write(outcomes: &[Outcome], out: &Path) -> Result<String, Error> {
             "p99 ≤ 100",
             &|n| {
                 fanout(n).map_or_else(na, |r| {
-                    let p = r.latency_ms;
-                    let met = p.p99 <= FANOUT_P99_MS;
-                    format!("{:.1} / {:.1} / {:.1}{}", p.p50, p.p99, p.max, mark(n, met))
+                    let met = r.latency_ms.p99 <= FANOUT_P99_MS;
+                    format!("{}{}", r.latency_ms, mark(n, met))
                 })
             },
         )?;
@@ -246,27 +237,17 @@ pub fn write(outcomes: &[Outcome], out: &Path) -> Result<String, Error> {
             })
         })?;
         row("server RSS per subscriber (KiB)".into(), "", &|n| {
-            fanout(n)
-                .and_then(|r| r.rss_kib_per_conn)
-                .map_or_else(na, |kib| format!("{kib:.1}"))
+            tenths(fanout(n).and_then(|r| r.rss_kib_per_conn))
         })?;
         row(
             "server CPU while publishing (% of a core)".into(),
             "",
-            &|n| {
-                fanout(n)
-                    .and_then(|r| r.cpu_percent)
-                    .map_or_else(na, |cpu| format!("{cpu:.1}"))
-            },
+            &|n| tenths(fanout(n).and_then(|r| r.cpu_percent)),
         )?;
         row(
             "the fan-out client's own CPU (% of a core)".into(),
             "",
-            &|n| {
-                fanout(n)
-                    .and_then(|r| r.client_cpu_percent)
-                    .map_or_else(na, |cpu| format!("{cpu:.1}"))
-            },
+            &|n| tenths(fanout(n).and_then(|r| r.client_cpu_percent)),
         )?;
     }
     for jitter in [true, false] {
@@ -275,7 +256,7 @@ pub fn write(outcomes: &[Outcome], out: &Path) -> Result<String, Error> {
             continue;
         };
         let how = if jitter {
-            "each stream's `retry` spread ±30 % (the default)"
+            "`retry` spread per stream (`--retry-jitter`)"
         } else {
             "one `retry` for all (`--retry-jitter 0`)"
         };
@@ -302,12 +283,7 @@ pub fn write(outcomes: &[Outcome], out: &Path) -> Result<String, Error> {
         row(
             "first event after reconnecting p50 / p99 / max (ms)".into(),
             "",
-            &|n| {
-                storm(n).map_or_else(na, |r| {
-                    let p = r.first_event_ms;
-                    format!("{:.1} / {:.1} / {:.1}", p.p50, p.p99, p.max)
-                })
-            },
+            &|n| storm(n).map_or_else(na, |r| r.first_event_ms.to_string()),
         )?;
         row("failed connects".into(), "", &|n| {
             storm(n).map_or_else(na, |r| r.failed_connects.to_string())

@@ -15,6 +15,13 @@ pub struct Percentiles {
     pub max: f64,
 }
 
+/// As the report's rows show them: `p50 / p99 / max`, to a tenth.
+impl std::fmt::Display for Percentiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.1} / {:.1} / {:.1}", self.p50, self.p99, self.max)
+    }
+}
+
 impl Percentiles {
     /// From durations in microseconds (nearest-rank method); all zero when there are none.
     pub fn of_micros(mut samples: Vec<u64>) -> Self {
