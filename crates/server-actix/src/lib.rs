@@ -6,18 +6,25 @@
 
 use std::convert::Infallible;
 use std::io;
+use std::net::{IpAddr, Ipv4Addr};
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
+use actix_web::middleware::{self, Next};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Responder, web};
 use actix_web_lab::sse::{self, Sse};
 use futures_util::StreamExt;
 use sse_core::chat::{ChatHeaders, ChatReply};
+use sse_core::client::{FORWARDED, X_FORWARDED_FOR};
+use sse_core::gate::RequestHead;
 use sse_core::keep_alive::KeepAlive;
 use sse_core::request::LAST_EVENT_ID;
+use sse_core::serve::REQUEST_HEAD_TIMEOUT;
 use sse_core::state::STREAM_HEADERS;
 use sse_core::{
-    AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, Tls, assets,
-    cors, metrics,
+    AppState, CancellationToken, ClientKey, Event, Framework, Options, StreamAnswer, StreamKind,
+    Tls, assets, cors, metrics, net,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::DropGuard;
@@ -57,12 +64,29 @@ pub async fn serve(
 ) -> io::Result<()> {
     let state = AppState::new(FRAMEWORK, options, shutdown.clone());
     state.ready().await;
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(state.clone()))
-            .configure(routes)
-            .default_service(web::to(not_found))
+    // Accepted connections inherit the listener's TCP options (see `net::tune`).
+    net::tune(&listener, state.options().write_timeout());
+    // actix counts connections per worker thread; past the limit a worker stops accepting,
+    // and new connections wait in the listen queue (axum and warp close them at once).
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let max_connections = (state.max_connections() / workers).max(1);
+    let server = HttpServer::new({
+        let state = state.clone();
+        move || {
+            App::new()
+                .app_data(web::Data::new(state.clone()))
+                .wrap(middleware::from_fn(gate))
+                .configure(routes)
+                .default_service(web::to(not_found))
+        }
     })
+    .workers(workers)
+    .max_connections(max_connections)
+    // The same limits as axum and warp: the TLS handshake, then each request head (the first
+    // one over HTTP/2, after its preface), and an idle keep-alive connection.
+    .tls_handshake_timeout(REQUEST_HEAD_TIMEOUT)
+    .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+    .keep_alive(REQUEST_HEAD_TIMEOUT)
     // actix's own signal handling stops at once on SIGINT and waits 30 s on SIGTERM; the shared
     // token ends the streams first, so both signals stop the same quick, graceful way.
     .disable_signals()
@@ -97,6 +121,46 @@ pub async fn serve(
     server.await
 }
 
+/// Before any route: the core's gate ([`AppState::turn_away`]), as axum and warp have it in
+/// their accept loop.
+async fn gate(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = request.app_data::<web::Data<AppState>>().cloned();
+    let turned = state.and_then(|state| {
+        let hosts = request.headers().get_all(header::HOST);
+        let head = RequestHead {
+            http1: request.version() < actix_web::http::Version::HTTP_2,
+            path: request.uri().path(),
+            authority: request.uri().authority().map(|a| a.as_str()),
+            host: request.headers().get(header::HOST).map(|v| v.as_bytes()),
+            host_count: hosts.count(),
+        };
+        state.turn_away(head)
+    });
+    match turned {
+        Some(turned) => {
+            let status = StatusCode::from_u16(turned.status).unwrap_or(StatusCode::BAD_REQUEST);
+            let response = HttpResponse::build(status)
+                .content_type("text/plain; charset=utf-8")
+                .body(turned.message);
+            Ok(request.into_response(response).map_into_right_body())
+        }
+        None => Ok(next.call(request).await?.map_into_left_body()),
+    }
+}
+
+/// The client the per-client limits count: the connection's peer, or whom a trusted proxy
+/// forwarded for.
+fn client(state: &AppState, request: &HttpRequest) -> ClientKey {
+    let peer = request
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    let raw = |name| request.headers().get(name).map(|value| value.as_bytes());
+    state.client(peer, raw(FORWARDED), raw(X_FORWARDED_FOR))
+}
+
 /// Kept in each connection's data (`on_connect`): its token is cancelled when actix drops the
 /// connection, and with it the guard.
 struct ConnectionGone {
@@ -112,7 +176,9 @@ fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
                 .headers()
                 .get(LAST_EVENT_ID)
                 .map(|value| value.as_bytes());
-            let answer = state.open_stream(kind, Some(request.query_string()), last_event_id);
+            let client = client(&state, &request);
+            let query = Some(request.query_string());
+            let answer = state.open_stream(kind, client, query, last_event_id);
             let gone = match request.conn_data::<ConnectionGone>() {
                 Some(gone) => gone.token.clone().cancelled_owned(),
                 None => CancellationToken::new().cancelled_owned(),
@@ -190,15 +256,18 @@ async fn post_chat(
     let raw = |name| request.headers().get(name).map(|value| value.as_bytes());
     let chat_headers = ChatHeaders {
         content_type: raw(header::CONTENT_TYPE),
+        content_length: raw(header::CONTENT_LENGTH),
         origin: raw(header::ORIGIN),
         host: host(&request),
     };
-    let reply = state.post_chat(chat_headers, body).await;
+    let reply = state
+        .post_chat(client(&state, &request), chat_headers, body)
+        .await;
     json_reply(reply)
 }
 
 fn json_reply(reply: ChatReply) -> HttpResponse {
-    // The core answers only 201, 400, 413 and 415, all valid.
+    // The core answers only statuses that are valid.
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
     for header in reply.headers {
@@ -246,9 +315,11 @@ async fn static_file(name: web::Path<String>) -> HttpResponse {
 }
 
 fn asset_response(asset: assets::Asset) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(asset.content_type)
-        .body(asset.body)
+    let mut response = HttpResponse::Ok();
+    for header in asset.headers {
+        response.insert_header(*header);
+    }
+    response.content_type(asset.content_type).body(asset.body)
 }
 
 async fn health(state: web::Data<AppState>) -> HttpResponse {

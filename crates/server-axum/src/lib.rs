@@ -8,18 +8,19 @@ use std::io;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{AppendHeaders, IntoResponse, Json, Response};
 use axum::routing::{MethodRouter, get, post};
 use futures_util::{StreamExt, stream};
 use sse_core::chat::{ChatHeaders, ChatReply};
+use sse_core::client::{FORWARDED, X_FORWARDED_FOR};
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::{KEEP_ALIVE_COMMENT, STREAM_HEADERS};
 use sse_core::{
-    AppState, CancellationToken, Event, Framework, Options, StreamAnswer, StreamKind, Tls, assets,
-    cors, metrics,
+    AppState, CancellationToken, ClientKey, Event, Framework, Options, Peer, StreamAnswer,
+    StreamKind, Tls, assets, cors, metrics,
 };
 use tokio::net::TcpListener;
 
@@ -47,9 +48,11 @@ pub fn app(state: AppState) -> Router {
 /// cancelled; open streams end at that moment, so the graceful shutdown does not wait for them.
 ///
 /// `axum::serve` speaks neither TLS nor HTTP/2 settings of our choosing, so the router, a tower
-/// service, goes to the accept loop the core shares with warp. Each connection gets a clone of
-/// the router with its state already in: one shared route table, not one per connection
-/// (`axum::serve(listener, router)` rebuilt it for each, 6 to 7 KiB more per open stream).
+/// service, goes to the accept loop the core shares with warp, which also checks every
+/// request's target and `Host` and hands each the connection's [`Peer`] address. Each
+/// connection gets a clone of the router with its state already in: one shared route table, not
+/// one per connection (`axum::serve(listener, router)` rebuilt it for each, 6 to 7 KiB more per
+/// open stream).
 pub async fn serve(
     listener: TcpListener,
     options: Options,
@@ -58,15 +61,26 @@ pub async fn serve(
 ) -> io::Result<()> {
     let state = AppState::new(FRAMEWORK, options, shutdown.clone());
     state.ready().await;
-    sse_core::serve::serve(listener, tls, app(state), shutdown).await
+    sse_core::serve::serve(listener, tls, state.clone(), app(state)).await
+}
+
+/// The client the per-client limits count: the connection's peer, or whom a trusted proxy
+/// forwarded for.
+fn client(state: &AppState, Peer(peer): Peer, headers: &HeaderMap) -> ClientKey {
+    let raw = |name| headers.get(name).map(HeaderValue::as_bytes);
+    state.client(peer.ip(), raw(FORWARDED), raw(X_FORWARDED_FOR))
 }
 
 /// `GET` on a stream route: the same handler for every stream, told which one it serves.
 fn stream_route(kind: StreamKind) -> MethodRouter<AppState> {
     get(
-        move |State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap| async move {
+        move |State(state): State<AppState>,
+              Extension(peer): Extension<Peer>,
+              RawQuery(query): RawQuery,
+              headers: HeaderMap| async move {
             let last_event_id = headers.get(LAST_EVENT_ID).map(|value| value.as_bytes());
-            match state.open_stream(kind, query.as_deref(), last_event_id) {
+            let client = client(&state, peer, &headers);
+            match state.open_stream(kind, client, query.as_deref(), last_event_id) {
                 StreamAnswer::Events(events) => {
                     // axum has no retry setting: the `retry:` field is the first event.
                     let retry = sse::Event::default().retry(events.retry());
@@ -126,6 +140,7 @@ fn to_axum(event: Event) -> sse::Event {
 /// status) is the core's and the same on all three servers.
 async fn post_chat(
     State(state): State<AppState>,
+    Extension(peer): Extension<Peer>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
@@ -133,15 +148,19 @@ async fn post_chat(
     let raw = |name: header::HeaderName| headers.get(name).map(HeaderValue::as_bytes);
     let chat_headers = ChatHeaders {
         content_type: raw(header::CONTENT_TYPE),
+        content_length: raw(header::CONTENT_LENGTH),
         origin: raw(header::ORIGIN),
         host: host(&uri, &headers),
     };
-    let reply = state.post_chat(chat_headers, body.into_data_stream()).await;
+    let client = client(&state, peer, &headers);
+    let reply = state
+        .post_chat(client, chat_headers, body.into_data_stream())
+        .await;
     json_reply(reply)
 }
 
 fn json_reply(reply: ChatReply) -> Response {
-    // The core answers only 201, 400, 413 and 415, all valid.
+    // The core answers only statuses that are valid.
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let json = [(header::CONTENT_TYPE, "application/json")];
     (status, AppendHeaders(reply.headers), json, reply.json).into_response()
@@ -177,7 +196,13 @@ async fn static_file(Path(name): Path<String>) -> Response {
 }
 
 fn asset_response(asset: assets::Asset) -> Response {
-    ([(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response()
+    let headers = AppendHeaders(asset.headers.iter().copied());
+    (
+        [(header::CONTENT_TYPE, asset.content_type)],
+        headers,
+        asset.body,
+    )
+        .into_response()
 }
 
 async fn health(State(state): State<AppState>) -> Response {

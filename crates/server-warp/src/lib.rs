@@ -13,14 +13,15 @@ use std::io;
 
 use futures_util::StreamExt;
 use sse_core::chat::{ChatHeaders, ChatReply};
+use sse_core::client::{FORWARDED, X_FORWARDED_FOR};
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::STREAM_HEADERS;
 use sse_core::{
-    AppState, CancellationToken, EncodedStream, Framework, Options, StreamAnswer, StreamKind, Tls,
-    assets, cors, metrics,
+    AppState, CancellationToken, ClientKey, EncodedStream, Framework, Options, Peer, StreamAnswer,
+    StreamKind, Tls, assets, cors, metrics,
 };
 use tokio::net::TcpListener;
-use warp::http::header::{CONTENT_TYPE, HeaderName, HeaderValue, ORIGIN};
+use warp::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, ORIGIN};
 use warp::http::uri::Authority;
 use warp::http::{HeaderMap, StatusCode};
 use warp::path::FullPath;
@@ -97,7 +98,9 @@ pub fn routes(
 /// cancelled; open streams end at that moment, so the graceful shutdown does not wait for them.
 ///
 /// warp 0.4 removed its TLS, and `warp::serve` chooses no HTTP/2 settings; the filters, turned
-/// into a tower service, go to the accept loop the core shares with axum.
+/// into a tower service, go to the accept loop the core shares with axum, which also checks
+/// every request's target and `Host` before the filters see it (warp's path filter panics on
+/// `CONNECT host:port`) and hands each the connection's [`Peer`] address.
 pub async fn serve(
     listener: TcpListener,
     options: Options,
@@ -106,7 +109,15 @@ pub async fn serve(
 ) -> io::Result<()> {
     let state = AppState::new(FRAMEWORK, options, shutdown.clone());
     state.ready().await;
-    sse_core::serve::serve(listener, tls, warp::service(routes(state)), shutdown).await
+    let service = warp::service(routes(state.clone()));
+    sse_core::serve::serve(listener, tls, state, service).await
+}
+
+/// The client the per-client limits count: the connection's peer, or whom a trusted proxy
+/// forwarded for.
+fn client(state: &AppState, Peer(peer): Peer, headers: &HeaderMap) -> ClientKey {
+    let raw = |name| headers.get(name).map(HeaderValue::as_bytes);
+    state.client(peer.ip(), raw(FORWARDED), raw(X_FORWARDED_FOR))
 }
 
 /// warp ignores a trailing slash (`/events/` is `/events`); the contract, axum and actix do not.
@@ -136,20 +147,26 @@ fn stream_route(
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::get()
         .and(with_state(state))
+        .and(warp::ext::get::<Peer>())
         .and(query)
         .and(warp::header::headers_cloned())
-        .map(move |state: AppState, query: String, headers: HeaderMap| {
-            let last_event_id = headers.get(LAST_EVENT_ID).map(|value| value.as_bytes());
-            match state.open_stream(kind, Some(&query), last_event_id) {
-                StreamAnswer::Events(events) => sse_response(events.encoded(state.keep_alive())),
-                StreamAnswer::Encoded(bytes) => sse_response(bytes),
-                StreamAnswer::NoContent => StatusCode::NO_CONTENT.into_response(),
-                StreamAnswer::BadRequest(bad) => {
-                    warp::reply::with_status(bad.to_string(), StatusCode::BAD_REQUEST)
-                        .into_response()
+        .map(
+            move |state: AppState, peer, query: String, headers: HeaderMap| {
+                let last_event_id = headers.get(LAST_EVENT_ID).map(|value| value.as_bytes());
+                let client = client(&state, peer, &headers);
+                match state.open_stream(kind, client, Some(&query), last_event_id) {
+                    StreamAnswer::Events(events) => {
+                        sse_response(events.encoded(state.keep_alive()))
+                    }
+                    StreamAnswer::Encoded(bytes) => sse_response(bytes),
+                    StreamAnswer::NoContent => StatusCode::NO_CONTENT.into_response(),
+                    StreamAnswer::BadRequest(bad) => {
+                        warp::reply::with_status(bad.to_string(), StatusCode::BAD_REQUEST)
+                            .into_response()
+                    }
                 }
-            }
-        })
+            },
+        )
 }
 
 /// An event stream response whose body is the core's encoded bytes, each chunk sent as it comes.
@@ -173,24 +190,27 @@ fn sse_response(bytes: EncodedStream) -> Response {
 fn post_chat(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::post()
         .and(with_state(state))
+        .and(warp::ext::get::<Peer>())
         .and(warp::header::headers_cloned())
         .and(warp::host::optional())
         .and(warp::body::stream())
         .then(
-            |state: AppState, headers: HeaderMap, host: Option<Authority>, body| async move {
+            |state: AppState, peer, headers: HeaderMap, host: Option<Authority>, body| async move {
                 let raw = |name| headers.get(name).map(HeaderValue::as_bytes);
                 let chat_headers = ChatHeaders {
                     content_type: raw(CONTENT_TYPE),
+                    content_length: raw(CONTENT_LENGTH),
                     origin: raw(ORIGIN),
                     host: host.as_ref().map(|host| host.as_str().as_bytes()),
                 };
-                json_reply(state.post_chat(chat_headers, body).await)
+                let client = client(&state, peer, &headers);
+                json_reply(state.post_chat(client, chat_headers, body).await)
             },
         )
 }
 
 fn json_reply(reply: ChatReply) -> Response {
-    // The core answers only 201, 400, 413 and 415, all valid.
+    // The core answers only statuses that are valid.
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let response = warp::reply::with_header(reply.json, CONTENT_TYPE, "application/json");
     with_headers(
@@ -225,7 +245,15 @@ fn with_headers(mut response: Response, headers: Vec<(&'static str, String)>) ->
 }
 
 fn asset_response(asset: assets::Asset) -> Response {
-    warp::reply::with_header(asset.body, CONTENT_TYPE, asset.content_type).into_response()
+    let mut response =
+        warp::reply::with_header(asset.body, CONTENT_TYPE, asset.content_type).into_response();
+    for (name, value) in asset.headers {
+        response.headers_mut().insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    response
 }
 
 fn not_found() -> Response {

@@ -6,16 +6,22 @@
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::pin::pin;
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, BytesMut};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
 
 use crate::chat_log::{self, ChatLog};
+use crate::client::ClientKey;
 use crate::cors;
+use crate::post_limit::{PostLimit, TooMany};
 
 /// The largest body accepted; a larger one is answered 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// How long the whole body may take to arrive; a client that trickles it (a byte a second) is
+/// answered 408 and its connection closed, rather than held forever.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Characters in `user`, after trimming spaces.
 pub const USER_CHARS: RangeInclusive<usize> = 1..=32;
 /// Characters in `text`, which may hold newlines but not only spaces.
@@ -26,6 +32,8 @@ pub const TEXT_CHARS: RangeInclusive<usize> = 1..=2000;
 pub struct ChatHeaders<'a> {
     /// `Content-Type`: must be `application/json`.
     pub content_type: Option<&'a [u8]>,
+    /// `Content-Length`: a body declared over [`MAX_BODY_BYTES`] is refused before it is read.
+    pub content_length: Option<&'a [u8]>,
     /// `Origin`, sent by browsers: decides the cross-origin headers (see [`cors`]).
     pub origin: Option<&'a [u8]>,
     /// The host the request was sent to, which the origin is compared with: the `Host` header
@@ -37,12 +45,12 @@ pub struct ChatHeaders<'a> {
 /// cross-origin headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatReply {
-    /// 201, 400, 413, 415 or 503.
+    /// 201, 400, 408, 413, 415, 429 or 503.
     pub status: u16,
     /// `{"id":n}` on success, `{"error":"..."}` otherwise.
     pub json: String,
     /// `Vary: Origin`, `Access-Control-Allow-Origin` for a page on this server's host, and
-    /// `Retry-After` with a 503.
+    /// `Retry-After` with a 429 or a 503.
     pub headers: Vec<(&'static str, String)>,
 }
 
@@ -52,8 +60,12 @@ pub enum Refused {
     /// 415: the body is not declared as `application/json`. Refusing other types also keeps
     /// other sites' plain HTML forms from posting here (a form cannot send JSON).
     NotJson,
-    /// 413: the body is over [`MAX_BODY_BYTES`].
+    /// 413: the body is (or is declared) over [`MAX_BODY_BYTES`].
     TooLarge,
+    /// 408: the body did not arrive within [`BODY_TIMEOUT`].
+    TooSlow,
+    /// 429: this client posted more than `--post-burst` at once or `--post-rate` a second.
+    TooMany(TooMany),
     /// 400: the body could not be read, is not JSON, or a field is missing or out of bounds.
     Invalid(String),
     /// 503: the message is fine, but the shared chat log (Redis) did not take it. Sent with
@@ -67,6 +79,8 @@ impl Refused {
         match self {
             Self::NotJson => 415,
             Self::TooLarge => 413,
+            Self::TooSlow => 408,
+            Self::TooMany(_) => 429,
             Self::Invalid(_) => 400,
             Self::Unavailable(_) => 503,
         }
@@ -78,6 +92,15 @@ impl fmt::Display for Refused {
         match self {
             Self::NotJson => f.write_str("Content-Type must be application/json"),
             Self::TooLarge => write!(f, "the body is over {MAX_BODY_BYTES} bytes"),
+            Self::TooSlow => write!(f, "the body did not arrive within {BODY_TIMEOUT:?}"),
+            Self::TooMany(too_many) => write!(
+                f,
+                "too many posts from your address: at most {} at once, then {} a second; \
+                 try again in {} s",
+                too_many.burst,
+                too_many.rate,
+                retry_after_secs(too_many),
+            ),
             Self::Invalid(why) | Self::Unavailable(why) => f.write_str(why),
         }
     }
@@ -92,10 +115,25 @@ pub struct NewMessage {
     pub text: String,
 }
 
-/// The whole of `POST /chat`, given the request's headers and its body as a stream of chunks
-/// (every framework can hand over its body that way). The body is read only after the content
-/// type passes, and only up to [`MAX_BODY_BYTES`].
-pub async fn post<S, B, E>(log: &ChatLog, headers: ChatHeaders<'_>, body: S) -> ChatReply
+/// Where a post goes, and how often each client may post.
+#[derive(Clone, Copy)]
+pub struct Publisher<'a> {
+    /// The chat log, in memory or in Redis.
+    pub log: &'a ChatLog,
+    /// The token buckets of `--post-rate` and `--post-burst`.
+    pub limit: &'a PostLimit,
+}
+
+/// The whole of `POST /chat` from `client`, given the request's headers and its body as a
+/// stream of chunks (every framework can hand over its body that way). The body is read only
+/// after the content type, the declared length and the client's rate pass, and only up to
+/// [`MAX_BODY_BYTES`] and for [`BODY_TIMEOUT`].
+pub async fn post<S, B, E>(
+    to: Publisher<'_>,
+    client: ClientKey,
+    headers: ChatHeaders<'_>,
+    body: S,
+) -> ChatReply
 where
     S: Stream<Item = Result<B, E>>,
     B: Buf,
@@ -104,8 +142,13 @@ where
     let mut headers_out = cors::chat_headers(headers.origin, headers.host);
     let posted = async {
         check_content_type(headers.content_type)?;
-        let body = read_body(body).await?;
+        check_declared_length(headers.content_length)?;
+        to.limit.check(client).map_err(Refused::TooMany)?;
+        let body = tokio::time::timeout(BODY_TIMEOUT, read_body(body))
+            .await
+            .map_err(|_| Refused::TooSlow)??;
         let message = parse_message(&body)?;
+        let log = to.log;
         log.publish(&message.user, &message.text)
             .await
             .map_err(|chat_log::Unavailable(why)| Refused::Unavailable(why))
@@ -116,8 +159,14 @@ where
             (201, json!({ "id": id }))
         }
         Err(refused) => {
-            if let Refused::Unavailable(_) = refused {
-                headers_out.push(("retry-after", chat_log::RETRY_AFTER_SECS.to_string()));
+            match &refused {
+                Refused::Unavailable(_) => {
+                    headers_out.push(("retry-after", chat_log::RETRY_AFTER_SECS.to_string()));
+                }
+                Refused::TooMany(too_many) => {
+                    headers_out.push(("retry-after", retry_after_secs(too_many).to_string()));
+                }
+                _ => {}
             }
             (refused.status(), json!({ "error": refused.to_string() }))
         }
@@ -138,6 +187,24 @@ pub fn check_content_type(content_type: Option<&[u8]>) -> Result<(), Refused> {
         Some(essence) if essence.eq_ignore_ascii_case(b"application/json") => Ok(()),
         _ => Err(Refused::NotJson),
     }
+}
+
+/// A `Content-Length` over [`MAX_BODY_BYTES`] is refused before a byte of the body is read.
+/// (One that is not a number never gets here: the framework refuses it.)
+pub fn check_declared_length(content_length: Option<&[u8]>) -> Result<(), Refused> {
+    let declared = content_length
+        .and_then(|value| std::str::from_utf8(value).ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > MAX_BODY_BYTES as u64 => Err(Refused::TooLarge),
+        _ => Ok(()),
+    }
+}
+
+/// `Retry-After`, in whole seconds, rounded up: at least 1.
+fn retry_after_secs(too_many: &TooMany) -> u64 {
+    let secs = too_many.wait.as_secs() + u64::from(too_many.wait.subsec_nanos() > 0);
+    secs.max(1)
 }
 
 /// Collects the body, giving up as soon as it passes [`MAX_BODY_BYTES`] rather than buffering
@@ -188,10 +255,50 @@ pub fn parse_message(body: &[u8]) -> Result<NewMessage, Refused> {
             TEXT_CHARS.end(),
         )));
     }
+    check_shown_as_written("user", user)?;
+    check_shown_as_written("text", text)?;
     Ok(NewMessage {
         user: user.to_owned(),
         text: text.to_owned(),
     })
+}
+
+/// A name made only of invisible characters (zero-width spaces, a Hangul filler) looks like
+/// no name, or like anyone's; a bidirectional control (U+202E, RIGHT-TO-LEFT OVERRIDE) makes
+/// the letters after it show in another order than they were written, so `ann\u{202E}nib`
+/// reads `annbin`. Both are refused with the reason, rather than silently removed: the client
+/// learns what was wrong, and what is shown is byte for byte what was sent. Nothing else is
+/// normalized (`user` is trimmed of spaces, that is all).
+fn check_shown_as_written(field: &str, value: &str) -> Result<(), Refused> {
+    if value.chars().all(is_invisible) {
+        return Err(Refused::Invalid(format!(
+            r#""{field}" has no visible character"#
+        )));
+    }
+    match value.chars().find(|&c| is_bidi_control(c)) {
+        Some(control) => Err(Refused::Invalid(format!(
+            r#""{field}" holds the bidirectional control U+{:04X}, which changes the order text is shown in"#,
+            u32::from(control)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The explicit bidirectional formatting characters (embeddings, overrides, isolates and the
+/// marks). Text in Arabic or Hebrew needs none of them: the browser orders it by itself.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// White space and Unicode's default-ignorable characters, which a browser draws as nothing,
+/// with the blank letters that draw as a space (Hangul fillers, the blank Braille pattern).
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}' | '\u{2800}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}' | '\u{FFA0}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
 }
 
 fn string_field<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a str, Refused> {
@@ -211,10 +318,20 @@ mod tests {
     use std::convert::Infallible;
     use std::sync::Arc;
 
+    fn client() -> ClientKey {
+        ClientKey::of("127.0.0.1".parse().expect("an address"))
+    }
+
+    /// Posts `body` to a fresh chat whose rate limit no test reaches.
     async fn post_body(content_type: &str, body: &str) -> ChatReply {
         let log = ChatLog::Memory(Arc::new(Hub::new(10)));
         let chunks = stream::iter([Ok::<_, Infallible>(Bytes::copy_from_slice(body.as_bytes()))]);
-        post(&log, json_headers(content_type), chunks).await
+        let limit = PostLimit::new(1000, 1000);
+        let to = Publisher {
+            log: &log,
+            limit: &limit,
+        };
+        post(to, client(), json_headers(content_type), chunks).await
     }
 
     fn json_headers(content_type: &str) -> ChatHeaders<'_> {
@@ -346,13 +463,114 @@ mod tests {
             Ok(MAX_BODY_BYTES)
         );
         let hub = Arc::new(Hub::new(1));
-        let reply = post(
-            &ChatLog::Memory(Arc::clone(&hub)),
-            json_headers("application/json"),
-            stream::repeat_with(chunk),
-        )
-        .await;
+        let (log, limit) = (ChatLog::Memory(Arc::clone(&hub)), PostLimit::new(1, 1));
+        let to = Publisher {
+            log: &log,
+            limit: &limit,
+        };
+        let headers = json_headers("application/json");
+        let reply = post(to, client(), headers, stream::repeat_with(chunk)).await;
         assert_eq!(reply.status, 413);
         assert_eq!(hub.newest_id(), 0, "nothing was published");
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_over_16_kib_is_refused_before_the_body_is_read() {
+        let (log, limit) = (ChatLog::Memory(Arc::new(Hub::new(1))), PostLimit::new(1, 1));
+        let to = Publisher {
+            log: &log,
+            limit: &limit,
+        };
+        let headers = ChatHeaders {
+            content_length: Some(b"10000000"),
+            ..json_headers("application/json")
+        };
+        let never = stream::pending::<Result<Bytes, Infallible>>();
+        assert_eq!(post(to, client(), headers, never).await.status, 413);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_trickles_gets_408_after_the_body_timeout() {
+        let (log, limit) = (ChatLog::Memory(Arc::new(Hub::new(1))), PostLimit::new(1, 1));
+        let to = Publisher {
+            log: &log,
+            limit: &limit,
+        };
+        // One byte a second, for ever.
+        let trickle = stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Some((Ok::<_, Infallible>(Bytes::from_static(b" ")), ()))
+        });
+        let start = tokio::time::Instant::now();
+        let reply = post(to, client(), json_headers("application/json"), trickle).await;
+        assert_eq!(reply.status, 408, "{}", reply.json);
+        assert_eq!(start.elapsed(), BODY_TIMEOUT);
+    }
+
+    #[tokio::test]
+    async fn past_the_burst_a_client_gets_429_with_retry_after() {
+        let (log, limit) = (
+            ChatLog::Memory(Arc::new(Hub::new(10))),
+            PostLimit::new(1, 2),
+        );
+        let to = Publisher {
+            log: &log,
+            limit: &limit,
+        };
+        let body = || {
+            stream::iter([Ok::<_, Infallible>(Bytes::from_static(
+                br#"{"user":"a","text":"b"}"#,
+            ))])
+        };
+        let headers = json_headers("application/json");
+        for _ in 0..2 {
+            assert_eq!(post(to, client(), headers, body()).await.status, 201);
+        }
+        let refused = post(to, client(), headers, body()).await;
+        assert_eq!(refused.status, 429);
+        assert!(
+            refused.headers.contains(&("retry-after", "1".to_owned())),
+            "{:?}",
+            refused.headers
+        );
+        assert!(
+            error_of(&refused).contains("too many posts"),
+            "{}",
+            refused.json
+        );
+        let other = ClientKey::of("127.0.0.2".parse().expect("an address"));
+        assert_eq!(
+            post(to, other, headers, body()).await.status,
+            201,
+            "others still post"
+        );
+    }
+
+    #[tokio::test]
+    async fn invisible_names_and_bidirectional_controls_are_refused() {
+        // JSON escapes, so that the invisible characters can be seen here.
+        let cases = [
+            (r"\u200b\u200b", "b", r#""user" has no visible character"#),
+            (r"\u3164", "b", r#""user" has no visible character"#),
+            (
+                r"ann\u202enib",
+                "b",
+                r#""user" holds the bidirectional control U+202E"#,
+            ),
+            (
+                "ann",
+                r"\u2066hi",
+                r#""text" holds the bidirectional control U+2066"#,
+            ),
+            ("ann", r"\u200b", r#""text" has no visible character"#),
+        ];
+        for (user, text, words) in cases {
+            let body = format!(r#"{{"user":"{user}","text":"{text}"}}"#);
+            let reply = post_body("application/json", &body).await;
+            assert_eq!(reply.status, 400, "{body}");
+            assert!(error_of(&reply).contains(words), "{body}: {}", reply.json);
+        }
+        let arabic = r#"{"user":"سارة","text":"مرحبا (hello) שלום"}"#;
+        assert_eq!(post_body("application/json", arabic).await.status, 201);
     }
 }

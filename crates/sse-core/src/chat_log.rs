@@ -111,6 +111,7 @@ impl ChatLog {
         &self,
         last_event_id: Option<u64>,
         history: usize,
+        replay_bytes: usize,
     ) -> impl Stream<Item = Bytes> + Send + Sync + use<> {
         let hub = Arc::clone(self.hub());
         match self {
@@ -120,14 +121,18 @@ impl ChatLog {
                 let start = tokio::spawn(async move { redis.start_for(last_event_id).await });
                 let messages = stream::once(async move {
                     match start.await {
-                        Ok(Some(cursor)) => hub.subscribe_after(cursor).left_stream(),
-                        _ => hub.subscribe(last_event_id, history).right_stream(),
+                        Ok(Some(cursor)) => hub.subscribe_after(cursor, replay_bytes).left_stream(),
+                        _ => hub
+                            .subscribe(last_event_id, history, replay_bytes)
+                            .right_stream(),
                     }
                 })
                 .flatten();
                 messages.left_stream()
             }
-            _ => hub.subscribe(last_event_id, history).right_stream(),
+            _ => hub
+                .subscribe(last_event_id, history, replay_bytes)
+                .right_stream(),
         }
     }
 

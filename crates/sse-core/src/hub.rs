@@ -89,6 +89,21 @@ impl Log {
         self.first_id + self.messages.len() as u64
     }
 
+    /// The cursor from which the messages that follow, up to the newest, fit in `bytes`.
+    fn cursor_within(&self, bytes: usize) -> u64 {
+        let mut total = 0;
+        let fitting = self
+            .messages
+            .iter()
+            .rev()
+            .take_while(|message| {
+                total += message.len();
+                total <= bytes
+            })
+            .count();
+        self.next_id() - 1 - fitting as u64
+    }
+
     /// Appends the message with id `next_id()`, dropping the oldest one when full.
     fn push(&mut self, encoded: Bytes) {
         if self.messages.len() == self.capacity {
@@ -211,6 +226,9 @@ impl Hub {
     ///   `event: lagged` first if some after n were dropped from the log).
     /// - Without one, or with an id this hub never gave out, it starts with the last `history`
     ///   messages (fewer if fewer are kept), and no `lagged`.
+    /// - Either way it replays at most `replay_bytes` (`--replay-kib`): the newest messages that
+    ///   fit, after an `event: lagged` that counts the ones left out. Else one 65-byte request
+    ///   (`?history=1000`) could ask for megabytes.
     ///
     /// Why there is no gap and no duplicate, even while messages are published during the
     /// replay: the subscriber's only state is its cursor, the id of the last message it was
@@ -222,6 +240,7 @@ impl Hub {
         self: &Arc<Self>,
         last_event_id: Option<u64>,
         history: usize,
+        replay_bytes: usize,
     ) -> impl Stream<Item = Bytes> + Send + Sync + use<> {
         // The newest id, the oldest kept and the epoch, read under one lock: the log as it is.
         let (cursor, epoch) = {
@@ -233,7 +252,7 @@ impl Hub {
             };
             (cursor, log.epoch)
         };
-        self.subscriber(cursor, epoch)
+        self.subscriber(cursor, epoch, replay_bytes)
     }
 
     /// The encoded events after message `cursor`, in id order, forever: the same as
@@ -243,23 +262,37 @@ impl Hub {
     pub fn subscribe_after(
         self: &Arc<Self>,
         cursor: u64,
+        replay_bytes: usize,
     ) -> impl Stream<Item = Bytes> + Send + Sync + use<> {
         let epoch = self.read_log().epoch;
-        self.subscriber(cursor, epoch)
+        self.subscriber(cursor, epoch, replay_bytes)
     }
 
-    /// The stream of one subscriber whose cursor belongs to the log's `epoch`.
+    /// The stream of one subscriber whose cursor belongs to the log's `epoch`, replaying at
+    /// most `replay_bytes` of what follows the cursor.
     fn subscriber(
         self: &Arc<Self>,
         cursor: u64,
         epoch: u64,
+        replay_bytes: usize,
     ) -> impl Stream<Item = Bytes> + Send + Sync + use<> {
+        let mut ready = VecDeque::with_capacity(BATCH + 2);
+        let cursor = {
+            let log = self.read_log();
+            let within = log.cursor_within(replay_bytes);
+            if log.epoch == epoch && cursor < within {
+                lagged(&mut ready, self, within - cursor);
+                within
+            } else {
+                cursor
+            }
+        };
         let subscriber = Subscriber {
             hub: Arc::clone(self),
             newest: self.newest.subscribe(),
             cursor,
             epoch,
-            ready: VecDeque::with_capacity(BATCH + 2),
+            ready,
         };
         stream::unfold(subscriber, |mut subscriber| async move {
             loop {
@@ -360,6 +393,9 @@ mod tests {
     use std::time::Duration;
     use tokio::time::timeout;
 
+    /// A replay budget no test reaches.
+    const ANY: usize = usize::MAX;
+
     /// A parsed event: (event name, id, data).
     type Parsed = (String, Option<u64>, serde_json::Value);
 
@@ -416,7 +452,7 @@ mod tests {
         assert_eq!(hub.newest_id(), 0);
         assert_eq!(hub.publish("ann", "hi\r\nevent: forged"), 1);
         assert_eq!(hub.publish("bob", "<b>yo</b>"), 2);
-        let mut stream = pin!(hub.subscribe(Some(0), 10));
+        let mut stream = pin!(hub.subscribe(Some(0), 10, ANY));
         let (name, id, data) = next(&mut stream).await;
         assert_eq!((name.as_str(), id), ("chat", Some(1)));
         assert_eq!(data["id"], 1);
@@ -425,8 +461,8 @@ mod tests {
         assert!(data["time"].as_str().is_some_and(|t| t.ends_with('Z')));
         assert_eq!(next(&mut stream).await.2["text"], "<b>yo</b>");
         // Two subscribers are handed the very same bytes: one allocation, shared.
-        let mut a = pin!(hub.subscribe(Some(1), 0));
-        let mut b = pin!(hub.subscribe(Some(1), 0));
+        let mut a = pin!(hub.subscribe(Some(1), 0, ANY));
+        let mut b = pin!(hub.subscribe(Some(1), 0, ANY));
         let (a, b) = (a.next().await, b.next().await);
         let (a, b) = (a.expect("message 2"), b.expect("message 2"));
         assert_eq!(a.as_ptr(), b.as_ptr());
@@ -437,18 +473,18 @@ mod tests {
         let hub = Arc::new(Hub::new(100));
         publish(&hub, 15);
         assert_eq!(
-            ids(&mut pin!(hub.subscribe(None, 10)), 10).await,
+            ids(&mut pin!(hub.subscribe(None, 10, ANY)), 10).await,
             (6..=15).collect::<Vec<_>>()
         );
         assert_eq!(
-            ids(&mut pin!(hub.subscribe(None, 3)), 3).await,
+            ids(&mut pin!(hub.subscribe(None, 3, ANY)), 3).await,
             [13, 14, 15]
         );
         assert_eq!(
-            ids(&mut pin!(hub.subscribe(None, 50)), 15).await,
+            ids(&mut pin!(hub.subscribe(None, 50, ANY)), 15).await,
             (1..=15).collect::<Vec<_>>()
         );
-        let mut none = pin!(hub.subscribe(None, 0));
+        let mut none = pin!(hub.subscribe(None, 0, ANY));
         assert!(is_quiet(&mut none).await, "history=0 replays nothing");
         hub.publish("ann", "live");
         assert_eq!(ids(&mut none, 1).await, [16]);
@@ -458,7 +494,7 @@ mod tests {
     async fn resumes_after_last_event_id_then_goes_on_live() {
         let hub = Arc::new(Hub::new(100));
         publish(&hub, 5);
-        let mut stream = pin!(hub.subscribe(Some(3), 10));
+        let mut stream = pin!(hub.subscribe(Some(3), 10, ANY));
         assert_eq!(ids(&mut stream, 2).await, [4, 5]);
         assert!(is_quiet(&mut stream).await);
         publish(&hub, 2);
@@ -470,14 +506,17 @@ mod tests {
         let hub = Arc::new(Hub::new(100));
         publish(&hub, 3);
         // From a previous run of the server, say: start fresh with the last `history`.
-        assert_eq!(ids(&mut pin!(hub.subscribe(Some(99), 2)), 2).await, [2, 3]);
+        assert_eq!(
+            ids(&mut pin!(hub.subscribe(Some(99), 2, ANY)), 2).await,
+            [2, 3]
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn publishing_during_the_replay_leaves_no_gap_and_no_duplicate() {
         let hub = Arc::new(Hub::new(1000));
         publish(&hub, 300);
-        let mut stream = pin!(hub.subscribe(Some(100), 10));
+        let mut stream = pin!(hub.subscribe(Some(100), 10, ANY));
         let mut seen = Vec::new();
         // Read a little, publish a little: the replay (several batches) and live delivery
         // interleave with publishing.
@@ -495,7 +534,7 @@ mod tests {
     async fn a_subscriber_that_fell_out_of_the_history_is_told_how_many_it_lost() {
         let hub = Arc::new(Hub::new(10));
         publish(&hub, 3);
-        let mut slow = pin!(hub.subscribe(None, 10));
+        let mut slow = pin!(hub.subscribe(None, 10, ANY));
         assert_eq!(ids(&mut slow, 1).await, [1]);
         // It stops reading while 100 more are published; only the last 10 are kept.
         publish(&hub, 100);
@@ -513,7 +552,7 @@ mod tests {
     async fn a_last_event_id_older_than_the_history_gets_lagged_first() {
         let hub = Arc::new(Hub::new(5));
         publish(&hub, 20);
-        let mut stream = pin!(hub.subscribe(Some(2), 10));
+        let mut stream = pin!(hub.subscribe(Some(2), 10, ANY));
         let (name, _, data) = next(&mut stream).await;
         assert_eq!(
             (name.as_str(), data["missed"].as_u64()),
@@ -525,7 +564,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn racing_publishers_get_distinct_ids_and_every_reader_sees_all_in_order() {
         let hub = Arc::new(Hub::new(1000));
-        let mut readers: Vec<_> = (0..3).map(|_| Box::pin(hub.subscribe(None, 0))).collect();
+        let mut readers: Vec<_> = (0..3)
+            .map(|_| Box::pin(hub.subscribe(None, 0, ANY)))
+            .collect();
         let publishers: Vec<_> = (0..4)
             .map(|_| {
                 let hub = Arc::clone(&hub);
@@ -553,7 +594,7 @@ mod tests {
         assert_eq!(hub.append(2, "bob", "b", time), Appended::Next);
         assert_eq!(hub.append(2, "bob", "b", time), Appended::Duplicate);
         assert_eq!(hub.append(1, "ann", "a", time), Appended::Duplicate);
-        let mut stream = pin!(hub.subscribe(Some(0), 10));
+        let mut stream = pin!(hub.subscribe(Some(0), 10, ANY));
         let (_, id, data) = next(&mut stream).await;
         assert_eq!((id, data["time"].as_str()), (Some(1), Some(time)));
         assert_eq!(ids(&mut stream, 1).await, [2]);
@@ -564,7 +605,7 @@ mod tests {
     async fn a_gap_in_appended_ids_is_told_as_lagged() {
         let hub = Arc::new(Hub::new(100));
         hub.append(1, "ann", "a", "t");
-        let mut stream = pin!(hub.subscribe(Some(1), 10));
+        let mut stream = pin!(hub.subscribe(Some(1), 10, ANY));
         assert!(is_quiet(&mut stream).await);
         // 2 to 4 left the shared log before this server read them.
         assert_eq!(hub.append(5, "ann", "e", "t"), Appended::AfterGap);
@@ -581,7 +622,7 @@ mod tests {
         let hub = Arc::new(Hub::new(100));
         hub.append(1, "ann", "a", "t");
         // Another instance gave out id 3; this hub has not been handed 2 and 3 yet.
-        let mut stream = pin!(hub.subscribe_after(3));
+        let mut stream = pin!(hub.subscribe_after(3, ANY));
         assert!(is_quiet(&mut stream).await);
         hub.append(2, "ann", "b", "t");
         hub.append(3, "ann", "c", "t");
@@ -594,8 +635,8 @@ mod tests {
     async fn a_restart_tells_every_subscriber_once_and_ids_start_again() {
         let hub = Arc::new(Hub::new(100));
         publish(&hub, 5);
-        let mut caught_up = pin!(hub.subscribe(Some(5), 10));
-        let mut behind = pin!(hub.subscribe(Some(2), 10));
+        let mut caught_up = pin!(hub.subscribe(Some(5), 10, ANY));
+        let mut behind = pin!(hub.subscribe(Some(2), 10, ANY));
         assert_eq!(ids(&mut behind, 1).await, [3]);
         assert!(is_quiet(&mut caught_up).await);
         hub.restart();
@@ -612,5 +653,36 @@ mod tests {
         assert_eq!(name, "lagged");
         assert_eq!(ids(&mut behind, 1).await, [1]);
         assert!(is_quiet(&mut behind).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replay_sends_at_most_its_byte_budget_then_lagged_counts_the_rest() {
+        let hub = Arc::new(Hub::new(100));
+        publish(&hub, 50);
+        let size = hub.read_log().messages[49].len();
+        // Room for the newest three messages and part of a fourth.
+        let budget = size * 3 + size / 2;
+        let mut resumed = pin!(hub.subscribe(Some(0), 10, budget));
+        let (name, _, data) = next(&mut resumed).await;
+        assert_eq!(
+            (name.as_str(), data["missed"].as_u64()),
+            ("lagged", Some(47))
+        );
+        assert_eq!(ids(&mut resumed, 3).await, [48, 49, 50]);
+        let mut history = pin!(hub.subscribe(None, 10, budget));
+        let (name, _, data) = next(&mut history).await;
+        assert_eq!(
+            (name.as_str(), data["missed"].as_u64()),
+            ("lagged", Some(7))
+        );
+        assert_eq!(ids(&mut history, 3).await, [48, 49, 50]);
+        hub.publish("ann", "live messages are not part of the replay");
+        assert_eq!(ids(&mut history, 1).await, [51]);
+        let mut within = pin!(hub.subscribe(None, 3, budget));
+        assert_eq!(
+            ids(&mut within, 3).await,
+            [49, 50, 51],
+            "no lagged when all fits"
+        );
     }
 }

@@ -6,7 +6,8 @@
 //! Read it in this order: [`event`] (the wire format), [`streams`] (what is sent, when) and
 //! [`metronome`] (the timers that pace them), [`request`] (query and `Last-Event-ID`), [`state`]
 //! (what a route does), [`hub`], [`chat`] and [`chat_log`] (the chat, in-process or in Redis),
-//! then [`keep_alive`],
+//! then what keeps one client from taking the server from the others: [`client`], [`gate`],
+//! [`post_limit`] and [`descriptors`]; then [`keep_alive`],
 //! [`options`], [`net`], [`tls`] and [`serve`] (HTTPS and HTTP/2), [`shutdown`], [`assets`] and
 //! [`logging`]. Test it with
 //! `cargo test -p sse-core`.
@@ -14,8 +15,11 @@
 pub mod assets;
 pub mod chat;
 pub mod chat_log;
+pub mod client;
 pub mod cors;
+pub mod descriptors;
 pub mod event;
+pub mod gate;
 pub mod hub;
 pub mod keep_alive;
 pub mod logging;
@@ -23,6 +27,7 @@ pub mod metrics;
 pub mod metronome;
 pub mod net;
 pub mod options;
+pub mod post_limit;
 pub mod request;
 pub mod serve;
 pub mod shutdown;
@@ -30,6 +35,7 @@ pub mod state;
 pub mod streams;
 pub mod tls;
 
+pub use client::{ClientKey, Peer};
 pub use event::{Event, FieldValue, InvalidField};
 pub use options::{Framework, Options};
 pub use request::StreamKind;

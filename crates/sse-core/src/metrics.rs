@@ -7,6 +7,9 @@
 //! | `sse_streams_open` | `stream` | streams open now |
 //! | `sse_streams_opened_total` | `stream` | streams opened since the start |
 //! | `sse_streams_refused_total` | | streams turned away by `--max-streams` |
+//! | `sse_streams_refused_per_client_total` | | streams turned away by `--max-streams-per-client` |
+//! | `sse_streams_write_timeouts_total` | | streams closed because their client accepted nothing for `--write-timeout-secs` |
+//! | `sse_connections_refused_total` | | connections closed at once because the open-files limit was reached (axum, warp) |
 //! | `sse_events_sent_total` | `stream` | events handed to the framework to write (`retry:` and keep-alive comments not counted; chat's `lagged` notices are) |
 //! | `sse_chat_messages_published_total` | | messages accepted by `POST /chat` |
 //! | `sse_chat_lagged_total` | | `lagged` notices sent to chat subscribers that fell behind |
@@ -48,6 +51,9 @@ pub struct Metrics {
     opened: Family<StreamLabel, Counter>,
     events: Family<StreamLabel, Counter>,
     refused: Counter,
+    refused_per_client: Counter,
+    write_timeouts: Counter,
+    connections_refused: Counter,
 }
 
 impl Metrics {
@@ -59,6 +65,9 @@ impl Metrics {
         let opened = Family::<StreamLabel, Counter>::default();
         let events = Family::<StreamLabel, Counter>::default();
         let refused = Counter::default();
+        let refused_per_client = Counter::default();
+        let write_timeouts = Counter::default();
+        let connections_refused = Counter::default();
         // Created now, so that every stream is listed from the start, at 0.
         for kind in StreamKind::ALL {
             let label = label(kind);
@@ -70,6 +79,16 @@ impl Metrics {
         registry.register("sse_streams_opened", "Streams opened", opened.clone());
         let why = "Streams turned away by --max-streams";
         registry.register("sse_streams_refused", why, refused.clone());
+        let why = "Streams turned away by --max-streams-per-client";
+        registry.register(
+            "sse_streams_refused_per_client",
+            why,
+            refused_per_client.clone(),
+        );
+        let why = "Streams closed because their client accepted nothing for --write-timeout-secs";
+        registry.register("sse_streams_write_timeouts", why, write_timeouts.clone());
+        let why = "Connections closed at once because the open-files limit was reached";
+        registry.register("sse_connections_refused", why, connections_refused.clone());
         let what = "Events handed to the framework to write";
         registry.register("sse_events_sent", what, events.clone());
         let what = "Messages accepted by POST /chat";
@@ -87,6 +106,9 @@ impl Metrics {
             opened,
             events,
             refused,
+            refused_per_client,
+            write_timeouts,
+            connections_refused,
         }
     }
 
@@ -104,6 +126,21 @@ impl Metrics {
     /// A stream was turned away by `--max-streams`.
     pub fn stream_refused(&self) {
         self.refused.inc();
+    }
+
+    /// A stream was turned away by `--max-streams-per-client`.
+    pub fn stream_refused_per_client(&self) {
+        self.refused_per_client.inc();
+    }
+
+    /// A stream was closed because its client accepted nothing for `--write-timeout-secs`.
+    pub fn stream_write_timed_out(&self) {
+        self.write_timeouts.inc();
+    }
+
+    /// A connection was closed at once: the open-files limit left no room for it.
+    pub fn connection_refused(&self) {
+        self.connections_refused.inc();
     }
 
     /// The counter of events sent on streams of `kind`, to increment once per event.

@@ -1,4 +1,5 @@
-//! Binding the listening socket, with a listen backlog large enough for a burst of clients.
+//! Binding the listening socket, with a listen backlog large enough for a burst of clients, and
+//! the options every accepted connection gets ([`tune`]).
 //!
 //! `tokio::net::TcpListener::bind` asks the kernel for a backlog of 128 pending connections.
 //! When thousands of `EventSource`s connect at once (a server restart, a load test), the queue
@@ -8,11 +9,46 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use socket2::SockRef;
 use tokio::net::{TcpListener, TcpSocket};
 
 /// Pending connections the kernel queues before `accept` (capped by `net.core.somaxconn`).
 pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// Bytes written to a connection but not yet sent that the kernel will hold
+/// (`TCP_NOTSENT_LOWAT`). Without it, a client that stops reading lets its socket's send
+/// buffer grow to the kernel's maximum (4 MiB here) before the server notices anything: 200
+/// such clients pinned 429 MiB of kernel memory. With it, the server stops writing to that
+/// socket after 16 KiB, and the chat hub's `lagged` does the rest. Data already sent and
+/// waiting for its acknowledgement is bounded by the client's receive window, which closes
+/// when it stops reading.
+pub const NOT_SENT_LOW_WATER: u32 = 16 * 1024;
+
+/// Sets what every connection needs, on all three servers, once on the listening socket: on
+/// Linux an accepted connection starts with the listener's options (a test below checks).
+///
+/// - `TCP_NODELAY`: events are small writes that must leave at once, not wait for the previous
+///   packet's acknowledgement;
+/// - [`NOT_SENT_LOW_WATER`];
+/// - `TCP_USER_TIMEOUT` of `write_timeout` (`--write-timeout-secs`): the kernel closes a
+///   connection when what it sent stays unacknowledged that long, and, when the client's
+///   window is closed (it stopped reading), when it has accepted nothing that long. Its stream
+///   then ends as if the client had left.
+///
+/// Best effort: a system that refuses an option (not Linux) is served all the same.
+pub fn tune(listener: &TcpListener, write_timeout: Duration) {
+    let socket = SockRef::from(listener);
+    let _ = socket.set_tcp_nodelay(true);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = socket.set_tcp_notsent_lowat(NOT_SENT_LOW_WATER);
+        let _ = socket.set_tcp_user_timeout(Some(write_timeout));
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = write_timeout;
+}
 
 /// Resolves `host` (an IP address or a name such as `localhost`) and listens on the first
 /// address that works.
@@ -108,6 +144,23 @@ mod tests {
         let listener = bind("127.0.0.1", 0).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         assert!(addr.ip().is_loopback() && addr.port() != 0);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn accepted_connections_inherit_the_listener_s_options() {
+        let listener = bind("127.0.0.1", 0).await.expect("bind");
+        tune(&listener, Duration::from_secs(7));
+        let addr = listener.local_addr().expect("addr");
+        let _client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (accepted, _) = listener.accept().await.expect("accept");
+        let accepted = SockRef::from(&accepted);
+        assert_eq!(accepted.tcp_nodelay().ok(), Some(true));
+        assert_eq!(accepted.tcp_notsent_lowat().ok(), Some(NOT_SENT_LOW_WATER));
+        assert_eq!(
+            accepted.tcp_user_timeout().ok(),
+            Some(Some(Duration::from_secs(7)))
+        );
     }
 
     #[tokio::test]

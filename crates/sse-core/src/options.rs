@@ -2,6 +2,8 @@
 //! names, defaults and help text. Try `cargo run -p server-axum -- --help`.
 
 use std::path::PathBuf;
+
+use ipnet::IpNet;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -70,6 +72,45 @@ pub struct Options {
     #[arg(long, default_value_t = 10_000)]
     pub max_streams: usize,
 
+    /// Streams one client address may hold open at once (over HTTP/1.1 and HTTP/2 together);
+    /// past this its new streams are told to come back later, and everyone else is still
+    /// served. 256 is what one HTTP/2 connection may carry, or 64 tabs of the demo page behind
+    /// one address (an office's NAT).
+    #[arg(long, default_value_t = 256,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_streams_per_client: usize,
+
+    /// A proxy (an address or a CIDR block, such as 10.0.0.0/8) whose X-Forwarded-For or
+    /// Forwarded header names the client; repeat for more. Without it, the client is the peer
+    /// address of the connection, and such headers are ignored.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = cidr)]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// A host name (the Host header, any port) this server answers to; repeat for more. Always
+    /// allowed: localhost, 127.0.0.1, [::1] and --host. Any other Host is refused (421), which
+    /// stops DNS rebinding; `*` allows every host.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+
+    /// Close a connection whose client has accepted no byte for this many seconds (it stopped
+    /// reading, or vanished), so that it cannot hold the server's memory.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub write_timeout_secs: u64,
+
+    /// Chat posts each client address may make per second, on average (a token bucket);
+    /// past it, 429 with Retry-After.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub post_rate: u32,
+
+    /// Chat posts a client address may make at once, before --post-rate applies.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub post_burst: u32,
+
+    /// Bytes of chat history one stream may replay when it opens (`?history=` or
+    /// Last-Event-ID), in KiB; what is older is announced with `event: lagged` instead.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub replay_kib: u64,
+
     /// Chat messages kept, for clients that reconnect and for subscribers that read slowly: a
     /// subscriber more than this many messages behind is told how many it lost.
     #[arg(long, default_value_t = 1000,
@@ -93,6 +134,14 @@ pub struct Options {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// An address (`10.0.0.1`) or a block (`10.0.0.0/8`), for `--trusted-proxy`.
+fn cidr(text: &str) -> Result<IpNet, String> {
+    let parsed = text
+        .parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from));
+    parsed.map_err(|_| format!("not an address or a CIDR block (such as 10.0.0.0/8): {text:?}"))
 }
 
 /// Accepts what `redis::Client::open` accepts, so a bad URL is refused with the option's name.
@@ -143,6 +192,16 @@ impl Options {
         if self.https() { "https" } else { "http" }
     }
 
+    /// `--write-timeout-secs` as a duration.
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout_secs)
+    }
+
+    /// `--replay-kib` in bytes.
+    pub fn replay_bytes(&self) -> usize {
+        usize::try_from(self.replay_kib * 1024).unwrap_or(usize::MAX)
+    }
+
     /// `--keep-alive-secs` as a duration.
     pub fn keep_alive(&self) -> Duration {
         Duration::from_secs(self.keep_alive_secs)
@@ -164,6 +223,27 @@ mod tests {
             (3000, 10_000, 1000)
         );
         assert_eq!(options.retry_jitter, 30);
+        assert_eq!(options.max_streams_per_client, 256);
+        assert_eq!(options.write_timeout(), Duration::from_secs(30));
+        assert_eq!((options.post_rate, options.post_burst), (5, 20));
+        assert_eq!(options.replay_bytes(), 256 * 1024);
+        assert!(options.trusted_proxies.is_empty() && options.allowed_hosts.is_empty());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_blocks() {
+        let args = "server-axum --trusted-proxy 10.0.0.0/8 --trusted-proxy ::1";
+        let options = Options::try_parse_for(Framework::AXUM, args.split(' ')).expect("valid");
+        let blocks: Vec<String> = options
+            .trusted_proxies
+            .iter()
+            .map(IpNet::to_string)
+            .collect();
+        assert_eq!(blocks, ["10.0.0.0/8", "::1/128"]);
+        let err =
+            Options::try_parse_for(Framework::AXUM, ["server-axum", "--trusted-proxy", "nginx"])
+                .expect_err("a name is not an address");
+        assert!(err.to_string().contains("--trusted-proxy"), "{err}");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The accept loop that axum and warp share: plain HTTP (HTTP/1.1), or with `--tls` HTTPS with
 //! HTTP/2 and HTTP/1.1 on one port, chosen by ALPN. Both frameworks hand over a tower service
 //! (axum's `Router`, warp's `warp::service(routes)`), so one piece of code serves both, with
-//! hyper-util's connection builder, whose settings are chosen here on purpose. actix-web has its
-//! own server and its own rustls binding.
+//! hyper's connection builders, whose settings are chosen here on purpose. actix-web has its
+//! own server and its own rustls binding, with the same limits set through its own settings.
 //!
 //! Why not `axum::serve` and `warp::serve`: neither speaks TLS (warp 0.4 removed it), and neither
 //! lets the HTTP/2 settings below be chosen. The loop is short; everything in it is said below.
@@ -11,28 +11,33 @@
 
 use std::error::Error;
 use std::io;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use http::{Request, Response};
+use bytes::Bytes;
+use http::{Request, Response, header};
+use http_body_util::{Either, Full};
 use hyper::body::{Body, Incoming};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 use tower_service::Service;
 
+use crate::client::Peer;
+use crate::gate::RequestHead;
+use crate::net;
+use crate::state::AppState;
 use crate::tls::Tls;
 
 /// Streams one HTTP/2 connection may carry at once (`SETTINGS_MAX_CONCURRENT_STREAMS`). A page
 /// holds four, a few tabs a dozen; the benchmark carries 100 per connection. Bounded, so that
 /// one client cannot open streams without end on a single connection (it counts against
-/// `--max-streams` too).
+/// `--max-streams` and `--max-streams-per-client` too).
 pub const H2_MAX_STREAMS: u32 = 256;
 
 /// How often an HTTP/2 connection that has been quiet is pinged, and how long the answer may
@@ -41,37 +46,46 @@ pub const H2_MAX_STREAMS: u32 = 256;
 /// kernel gives up retransmitting, which takes minutes.
 pub const H2_PING: (Duration, Duration) = (Duration::from_secs(20), Duration::from_secs(20));
 
-/// How long a TLS handshake may take before the connection is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take, on all three servers, to finish its TLS handshake, and then
+/// to send a whole request head (HTTP/1.1) or its first request (HTTP/2, whose preface and
+/// settings come first). A connection that says nothing is closed after it, so idle
+/// connections cannot hold the server's descriptors. (actix-web: `tls_handshake_timeout`,
+/// `client_request_timeout` and `keep_alive`, set to the same.)
+pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for connections to close once their streams have ended (they end
 /// on the shutdown token at once; this bounds a client that does not hang up).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Serves `service` on `listener` (over TLS with `tls`) until `shutdown` is cancelled, then
-/// stops accepting and gives open connections [`DRAIN_TIMEOUT`] to close.
+/// Serves `service` on `listener` (over TLS with `tls`) until `state`'s shutdown token is
+/// cancelled, then stops accepting and gives open connections [`DRAIN_TIMEOUT`] to close.
+///
+/// Each request passes `state`'s gate ([`AppState::turn_away`]) before `service` sees it, and
+/// carries its connection's [`Peer`] address. Past [`AppState::max_connections`] (what the
+/// open-files limit allows), a new connection is closed at once.
 pub async fn serve<S, B>(
     listener: TcpListener,
     tls: Option<Tls>,
+    state: AppState,
     service: S,
-    shutdown: CancellationToken,
 ) -> io::Result<()>
 where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    S::Error: Into<Box<dyn Error + Send + Sync>>,
-    B: Body + Send + 'static,
-    B::Data: Send,
+    S::Error: Into<Box<dyn Error + Send + Sync>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn Error + Send + Sync>>,
 {
-    let http1 = Arc::new(http1_builder());
-    let auto = Arc::new(auto_builder());
+    let builders = Arc::new(Builders::new());
     let acceptor = tls.map(|tls| TlsAcceptor::from(tls.config));
     let graceful = GracefulShutdown::new();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let shutdown = state.shutdown().clone();
+    net::tune(&listener, state.options().write_timeout());
     loop {
-        let tcp = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     back_off(error).await;
                     continue;
@@ -79,27 +93,44 @@ where
             },
             () = shutdown.cancelled() => break,
         };
-        // Events are small writes that must leave at once, not wait for the previous packet's
-        // acknowledgement.
-        let _ = tcp.set_nodelay(true);
-        let (service, watcher) = (
-            BoxedFuture(TowerToHyperService::new(service.clone())),
-            graceful.watcher(),
-        );
+        let Some(counted) = Counted::take(&connections, state.max_connections()) else {
+            // Closed now: the client sees it at once, and retries, rather than wait on a
+            // server that has no descriptor left to answer it with.
+            state.count_refused_connection();
+            tracing::debug!(%peer, "connection refused: the open-files limit is reached");
+            continue;
+        };
+        let service = Gated {
+            service: TowerToHyperService::new(service.clone()),
+            state: state.clone(),
+            peer: Peer(peer),
+            served: Arc::new(AtomicBool::new(false)),
+        };
+        let (watcher, builders) = (graceful.watcher(), Arc::clone(&builders));
         // Two kinds of task, each as small as its own connection: a task is allocated at the
         // size of its future, and one future for both would make every plain connection carry
         // room for a TLS session and an HTTP/2 connection it never uses (2.9 KiB, not 1.8).
         match &acceptor {
             None => {
-                let connection = http1.serve_connection(TokioIo::new(tcp), service);
-                tokio::spawn(closed(watcher.watch(connection)));
+                let connection = builders.http1.serve_connection(TokioIo::new(tcp), service);
+                tokio::spawn(closed(watcher.watch(connection), counted));
             }
             Some(acceptor) => {
-                let (auto, acceptor) = (Arc::clone(&auto), acceptor.clone());
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    if let Some(tls) = handshake(&acceptor, tcp).await {
-                        let connection = auto.serve_connection(TokioIo::new(tls), service);
-                        closed(watcher.watch(connection)).await;
+                    let Some(tls) = handshake(&acceptor, tcp).await else {
+                        return;
+                    };
+                    let served = Arc::clone(&service.served);
+                    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                        let connection =
+                            builders.http2.serve_connection(TokioIo::new(tls), service);
+                        let connection = first_request_within(watcher.watch(connection), served);
+                        closed(connection, counted).await;
+                    } else {
+                        let connection =
+                            builders.http1.serve_connection(TokioIo::new(tls), service);
+                        closed(watcher.watch(connection), counted).await;
                     }
                 });
             }
@@ -115,30 +146,89 @@ where
     Ok(())
 }
 
-/// A service whose futures are boxed. hyper polls a request's future in a box it allocates
-/// once per connection, at the future's size, and keeps until the connection closes: for an SSE
-/// stream, as long as the stream is open. warp's filter chain makes that box 1.5 KiB (axum's
-/// router 0.3); boxing the future here leaves hyper a 16-byte box, and the future's own
-/// allocation is freed as soon as the response has started.
-#[derive(Clone)]
-struct BoxedFuture<S>(S);
+/// One unit of the open-connections count, given back when the connection's task ends.
+struct Counted(Arc<AtomicUsize>);
 
-impl<S, R> hyper::service::Service<R> for BoxedFuture<S>
-where
-    S: hyper::service::Service<R>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
-
-    fn call(&self, request: R) -> Self::Future {
-        Box::pin(self.0.call(request))
+impl Counted {
+    fn take(connections: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        if connections.fetch_add(1, Ordering::Relaxed) >= max {
+            connections.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(Self(Arc::clone(connections)))
     }
 }
 
-/// Serves one connection to its end.
-async fn closed<E: std::fmt::Display>(served: impl Future<Output = Result<(), E>>) {
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What every connection's requests go through before the framework: the gate, and the peer
+/// address put in the request's extensions. Its futures are boxed (see [`Gated::call`]).
+#[derive(Clone)]
+struct Gated<S> {
+    service: S,
+    state: AppState,
+    peer: Peer,
+    /// Set by the first request: an HTTP/2 connection without one is closed after
+    /// [`REQUEST_HEAD_TIMEOUT`].
+    served: Arc<AtomicBool>,
+}
+
+impl<S, B> hyper::service::Service<Request<Incoming>> for Gated<S>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<Either<B, Full<Bytes>>>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    /// hyper polls a request's future in a box it allocates once per connection, at the
+    /// future's size, and keeps until the connection closes: for an SSE stream, as long as the
+    /// stream is open. warp's filter chain makes that box 1.5 KiB (axum's router 0.3); boxing
+    /// the future here leaves hyper a 16-byte box, and the future's own allocation is freed as
+    /// soon as the response has started.
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        self.served.store(true, Ordering::Relaxed);
+        if let Some(turned) = self.state.turn_away(head(&request)) {
+            let response = Response::builder()
+                .status(turned.status)
+                .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(Either::Right(Full::from(turned.message)));
+            // The status is 400 or 421 and the header valid, so the builder cannot fail; if
+            // it did, the request would get an empty 200 rather than a panic.
+            let response =
+                response.unwrap_or_else(|_| Response::new(Either::Right(Full::default())));
+            return Box::pin(std::future::ready(Ok(response)));
+        }
+        request.extensions_mut().insert(self.peer);
+        let response = self.service.call(request);
+        Box::pin(async move { Ok(response.await?.map(Either::Left)) })
+    }
+}
+
+/// What the gate looks at, read from hyper's request.
+fn head<B>(request: &Request<B>) -> RequestHead<'_> {
+    let hosts = request.headers().get_all(header::HOST);
+    RequestHead {
+        http1: request.version() < http::Version::HTTP_2,
+        path: request.uri().path(),
+        authority: request.uri().authority().map(http::uri::Authority::as_str),
+        host: hosts.iter().next().map(http::HeaderValue::as_bytes),
+        host_count: hosts.iter().count(),
+    }
+}
+
+/// Serves one connection to its end, then gives back its unit of the connections count.
+async fn closed<E: std::fmt::Display>(
+    served: impl Future<Output = Result<(), E>>,
+    _counted: Counted,
+) {
     // A client that leaves mid-stream is how every stream ends: not worth more than a debug
     // line (warp's own server logged it as an error).
     if let Err(error) = served.await {
@@ -146,25 +236,47 @@ async fn closed<E: std::fmt::Display>(served: impl Future<Output = Result<(), E>
     }
 }
 
-/// Plain HTTP: HTTP/1.1 only, as browsers speak it without TLS (and as actix-web's plain
-/// listener does), with the time limit on reading a request head that the timer enables.
-fn http1_builder() -> http1::Builder {
-    let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new());
-    builder
+/// An HTTP/2 connection, closed if no request has come within [`REQUEST_HEAD_TIMEOUT`]:
+/// hyper waits for the client's preface for ever. (HTTP/1.1 has hyper's own timer for it.)
+async fn first_request_within<E>(
+    connection: impl Future<Output = Result<(), E>>,
+    served: Arc<AtomicBool>,
+) -> Result<(), E> {
+    let mut connection = pin!(connection);
+    tokio::select! {
+        done = &mut connection => return done,
+        () = tokio::time::sleep(REQUEST_HEAD_TIMEOUT) => {}
+    }
+    if served.load(Ordering::Relaxed) {
+        connection.await
+    } else {
+        tracing::debug!("HTTP/2 connection closed: no request within {REQUEST_HEAD_TIMEOUT:?}");
+        Ok(())
+    }
 }
 
-/// HTTPS: HTTP/1.1, and HTTP/2 with the settings above, chosen by ALPN.
-fn auto_builder() -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new());
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(H2_MAX_STREAMS)
-        .keep_alive_interval(H2_PING.0)
-        .keep_alive_timeout(H2_PING.1);
-    builder
+/// hyper's connection builders, made once: HTTP/1.1 (plain HTTP, as browsers speak it without
+/// TLS and as actix-web's plain listener does, or over TLS when ALPN says so) and HTTP/2 (over
+/// TLS, when ALPN says `h2`).
+struct Builders {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+}
+
+impl Builders {
+    fn new() -> Self {
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(REQUEST_HEAD_TIMEOUT);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(H2_MAX_STREAMS)
+            .keep_alive_interval(H2_PING.0)
+            .keep_alive_timeout(H2_PING.1);
+        Self { http1, http2 }
+    }
 }
 
 /// The TLS handshake, bounded in time; `None` (after a debug line) if it fails.
@@ -172,14 +284,14 @@ async fn handshake(
     acceptor: &TlsAcceptor,
     tcp: TcpStream,
 ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+    match tokio::time::timeout(REQUEST_HEAD_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => Some(tls),
         Ok(Err(error)) => {
             tracing::debug!("TLS handshake failed: {error}");
             None
         }
         Err(_) => {
-            tracing::debug!("TLS handshake took over {HANDSHAKE_TIMEOUT:?}");
+            tracing::debug!("TLS handshake took over {REQUEST_HEAD_TIMEOUT:?}");
             None
         }
     }

@@ -4,6 +4,7 @@
 //!
 //! Tested by `cargo test -p sse-core state`.
 
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,14 +17,18 @@ use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::chat::{self, ChatHeaders, ChatReply};
+use crate::chat::{self, ChatHeaders, ChatReply, Publisher};
 use crate::chat_log::{ChatLog, RedisLog};
+use crate::client::{self, ClientKey, PerClient};
+use crate::descriptors::{self, Budget};
 use crate::event::Event;
+use crate::gate::{Gate, RequestHead, Turned};
 use crate::hub::Hub;
 use crate::keep_alive::KeepAlive;
 use crate::metrics::Metrics;
 use crate::metronome::Metronome;
 use crate::options::{Framework, Options};
+use crate::post_limit::PostLimit;
 use crate::request::{BadQuery, StreamKind, StreamRequest};
 use crate::streams::{self, Plan};
 
@@ -41,7 +46,8 @@ pub const STREAM_HEADERS: [(&str, &str); 3] = [
 /// The text of the comment written on an idle stream.
 pub const KEEP_ALIVE_COMMENT: &str = "keep-alive";
 
-/// How long a browser turned away by `--max-streams` waits before trying again.
+/// How long a browser turned away by `--max-streams` (or `--max-streams-per-client`) waits
+/// before trying again.
 pub const BUSY_RETRY_MS: u64 = 5000;
 
 /// What a stream route answers.
@@ -70,6 +76,11 @@ struct Inner {
     options: Options,
     shutdown: CancellationToken,
     open_streams: AtomicUsize,
+    /// Streams open per client address, for `--max-streams-per-client`.
+    per_client: PerClient,
+    post_limit: PostLimit,
+    gate: Gate,
+    descriptors: Budget,
     started: Instant,
     chat: ChatLog,
     metronome: Arc<Metronome>,
@@ -79,8 +90,16 @@ struct Inner {
 impl AppState {
     /// State for `framework`'s server, whose streams all end when `shutdown` is cancelled.
     /// With `--redis`, starts the task that reads the shared chat log (so it needs a tokio
-    /// runtime).
-    pub fn new(framework: Framework, options: Options, shutdown: CancellationToken) -> Self {
+    /// runtime). Raises the open-files limit and fits `--max-streams` to it (see
+    /// [`descriptors`]).
+    pub fn new(framework: Framework, mut options: Options, shutdown: CancellationToken) -> Self {
+        let descriptors = descriptors::fit(&mut options);
+        if Gate::needs_names(&options) {
+            tracing::warn!(
+                "listening on every address, but answering only to the names localhost and \
+                 127.0.0.1: add --allowed-host NAME for each name this server is reached by"
+            );
+        }
         let hub = Arc::new(Hub::new(options.history));
         let (published, lagged) = hub.counters();
         let chat = match &options.redis {
@@ -101,6 +120,10 @@ impl AppState {
                 framework,
                 shutdown,
                 open_streams: AtomicUsize::new(0),
+                per_client: PerClient::default(),
+                post_limit: PostLimit::new(options.post_rate, options.post_burst),
+                gate: Gate::from_options(&options),
+                descriptors,
                 started: Instant::now(),
                 chat,
                 metronome: Metronome::new(),
@@ -133,16 +156,47 @@ impl AppState {
         self.inner.options.keep_alive()
     }
 
+    /// Connections the open-files limit leaves room for; past it a server closes new
+    /// connections at once (see [`descriptors`]).
+    pub fn max_connections(&self) -> usize {
+        self.inner.descriptors.max_connections
+    }
+
+    /// Counts a connection closed at once because the open-files limit was reached.
+    pub fn count_refused_connection(&self) {
+        self.inner.metrics.connection_refused();
+    }
+
+    /// The client behind a request from `peer`: `peer` itself, or, when it is a
+    /// `--trusted-proxy`, whom its `Forwarded` or `X-Forwarded-For` header names.
+    pub fn client(
+        &self,
+        peer: IpAddr,
+        forwarded: Option<&[u8]>,
+        x_forwarded_for: Option<&[u8]>,
+    ) -> ClientKey {
+        let trusted = &self.options().trusted_proxies;
+        client::client_of(peer, trusted, forwarded, x_forwarded_for)
+    }
+
+    /// What every request must pass before any route: a path, and one `Host` this server
+    /// answers to ([`Gate::check`]). `None` lets it through.
+    pub fn turn_away(&self, head: RequestHead<'_>) -> Option<Turned> {
+        self.inner.gate.check(head)
+    }
+
     /// Streams open right now.
     pub fn open_streams(&self) -> usize {
         self.inner.open_streams.load(Ordering::Relaxed)
     }
 
-    /// Everything a stream route does, given the raw query (without `?`) and the raw bytes of the
-    /// `Last-Event-ID` header. The stream counts as open until dropped, and ends on shutdown.
+    /// Everything a stream route does for `client`, given the raw query (without `?`) and the
+    /// raw bytes of the `Last-Event-ID` header. The stream counts as open until dropped, and
+    /// ends on shutdown.
     pub fn open_stream(
         &self,
         kind: StreamKind,
+        client: ClientKey,
         query: Option<&str>,
         last_event_id: Option<&[u8]>,
     ) -> StreamAnswer {
@@ -155,16 +209,17 @@ impl AppState {
         let sent = self.inner.metrics.events_sent(kind);
         match streams::plan(&request, &self.inner.metronome) {
             Plan::NoContent => StreamAnswer::NoContent,
-            Plan::Stream(events) => self.counted(kind, |slot, ended| {
+            Plan::Stream(events) => self.counted(kind, client, |slot, ended| {
                 StreamAnswer::Events(EventStream {
                     retry_ms,
                     events: Box::pin(counting(events, sent).take_until(ended)),
                     _slot: Some(slot),
                 })
             }),
-            Plan::Chat => self.counted(kind, |slot, ended| {
+            Plan::Chat => self.counted(kind, client, |slot, ended| {
                 let chat = &self.inner.chat;
-                let messages = chat.subscribe(request.last_event_id, request.history);
+                let replay = self.options().replay_bytes();
+                let messages = chat.subscribe(request.last_event_id, request.history, replay);
                 let messages = Box::pin(counting(messages, sent));
                 let body = stream::iter([Event::retry(retry_ms).encode()])
                     .chain(KeepAlive::new(messages, self.keep_alive()))
@@ -178,45 +233,68 @@ impl AppState {
     }
 
     /// Opens a stream with `open`, given a unit of the open-streams count and the shutdown
-    /// signal that ends it; past `--max-streams`, answers that the server is busy instead.
+    /// signal that ends it; past `--max-streams`, or past `--max-streams-per-client` for this
+    /// client, answers that the server is busy instead.
     fn counted(
         &self,
         kind: StreamKind,
+        client: ClientKey,
         open: impl FnOnce(OpenSlot, WaitForCancellationFutureOwned) -> StreamAnswer,
     ) -> StreamAnswer {
-        match self.take_slot(kind) {
-            Some(slot) => open(slot, self.shutdown().clone().cancelled_owned()),
-            None => StreamAnswer::Events(busy(self.options().max_streams)),
+        match self.take_slot(kind, client) {
+            Ok(slot) => open(slot, self.shutdown().clone().cancelled_owned()),
+            Err(why) => StreamAnswer::Events(busy(&why)),
         }
     }
 
-    /// Everything `POST /chat` does, given the request's headers and its body as a stream of
-    /// chunks: checks, publishes to every chat stream, and says what to answer.
-    pub async fn post_chat<S, B, E>(&self, headers: ChatHeaders<'_>, body: S) -> ChatReply
+    /// Everything `POST /chat` from `client` does, given the request's headers and its body as
+    /// a stream of chunks: checks, publishes to every chat stream, and says what to answer.
+    pub async fn post_chat<S, B, E>(
+        &self,
+        client: ClientKey,
+        headers: ChatHeaders<'_>,
+        body: S,
+    ) -> ChatReply
     where
         S: Stream<Item = Result<B, E>>,
         B: bytes::Buf,
         E: std::fmt::Display,
     {
-        chat::post(&self.inner.chat, headers, body).await
+        let to = Publisher {
+            log: &self.inner.chat,
+            limit: &self.inner.post_limit,
+        };
+        chat::post(to, client, headers, body).await
     }
 
-    /// Counts a stream as open, unless `--max-streams` are open already.
-    fn take_slot(&self, kind: StreamKind) -> Option<OpenSlot> {
-        let max = self.options().max_streams;
-        let open = &self.inner.open_streams;
+    /// Counts a stream as open, unless `--max-streams` are open already or `client` holds
+    /// `--max-streams-per-client`; then says which, for the busy answer's comment.
+    fn take_slot(&self, kind: StreamKind, client: ClientKey) -> Result<OpenSlot, String> {
+        let options = self.options();
+        let (max, open) = (options.max_streams, &self.inner.open_streams);
         // Increment first, then check: two requests racing for the last slot cannot both win.
         if open.fetch_add(1, Ordering::Relaxed) >= max {
             open.fetch_sub(1, Ordering::Relaxed);
             self.inner.metrics.stream_refused();
             tracing::warn!(max, "stream refused: --max-streams reached");
-            return None;
+            return Err(format!("server busy: {max} streams open, try again later"));
+        }
+        let per_client = options.max_streams_per_client;
+        if !self.inner.per_client.take(client, per_client) {
+            open.fetch_sub(1, Ordering::Relaxed);
+            self.inner.metrics.stream_refused_per_client();
+            tracing::info!(client = %client.addr(), per_client, "stream refused: --max-streams-per-client reached");
+            return Err(format!(
+                "too many streams from your address: {per_client} open, try again later"
+            ));
         }
         self.inner.metrics.stream_opened(kind);
         tracing::debug!(stream = kind.name(), "stream opened");
-        Some(OpenSlot {
+        Ok(OpenSlot {
             state: self.clone(),
             kind,
+            client,
+            handed_at: None,
         })
     }
 
@@ -269,10 +347,11 @@ fn counting<S: Stream>(stream: S, sent: Counter) -> impl Stream<Item = S::Item> 
     })
 }
 
-/// Past `--max-streams`: status 200 (a 503 would make a browser give up for good), a long
-/// `retry:`, a comment saying why, and the end of the stream, so the browser comes back later.
-fn busy(max: usize) -> EventStream {
-    let comment = Event::comment(format!("server busy: {max} streams open, try again later"));
+/// Past `--max-streams` or `--max-streams-per-client`: status 200 (a 503 would make a browser
+/// give up for good), a long `retry:`, a comment saying why, and the end of the stream, so the
+/// browser comes back later.
+fn busy(why: &str) -> EventStream {
+    let comment = Event::comment(why);
     EventStream {
         retry_ms: BUSY_RETRY_MS,
         events: Box::pin(stream::iter([comment])),
@@ -318,7 +397,11 @@ impl Stream for EventStream {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.events.as_mut().poll_next(cx)
+        let polled = self.events.as_mut().poll_next(cx);
+        if let Some(slot) = &mut self._slot {
+            slot.polled(&polled);
+        }
+        polled
     }
 }
 
@@ -333,21 +416,49 @@ impl Stream for EncodedStream {
     type Item = Bytes;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        self.bytes.as_mut().poll_next(cx)
+        let polled = self.bytes.as_mut().poll_next(cx);
+        if let Some(slot) = &mut self._slot {
+            slot.polled(&polled);
+        }
+        polled
     }
 }
 
-/// One unit of the open-streams count, given back on drop.
+/// One unit of the open-streams count (and of its client's), given back on drop.
 struct OpenSlot {
     state: AppState,
     kind: StreamKind,
+    client: ClientKey,
+    /// When the stream last handed the framework something to write, if the framework has not
+    /// asked for more since. A framework asks again as soon as it has written; one that has not
+    /// for `--write-timeout-secs` is waiting on a client that stopped reading.
+    handed_at: Option<Instant>,
+}
+
+impl OpenSlot {
+    /// Notes what the stream's latest poll gave the framework.
+    fn polled<T>(&mut self, polled: &Poll<Option<T>>) {
+        self.handed_at = matches!(polled, Poll::Ready(Some(_))).then(Instant::now);
+    }
 }
 
 impl Drop for OpenSlot {
     fn drop(&mut self) {
         let inner = &self.state.inner;
         inner.open_streams.fetch_sub(1, Ordering::Relaxed);
+        inner.per_client.give_back(self.client);
         inner.metrics.stream_closed(self.kind);
+        // The kernel closed the connection (TCP_USER_TIMEOUT, see `net::tune`) while the
+        // framework still held what the stream last handed it.
+        let write_timeout = inner.options.write_timeout();
+        if self
+            .handed_at
+            .is_some_and(|at| at.elapsed() >= write_timeout)
+        {
+            inner.metrics.stream_write_timed_out();
+            tracing::info!(stream = self.kind.name(), client = %self.client.addr(),
+                "stream closed: the client accepted nothing for --write-timeout-secs");
+        }
         tracing::debug!(stream = self.kind.name(), "stream closed");
     }
 }
@@ -365,6 +476,10 @@ mod tests {
             options.expect("valid"),
             CancellationToken::new(),
         )
+    }
+
+    fn local() -> ClientKey {
+        ClientKey::of("127.0.0.1".parse().expect("an address"))
     }
 
     fn events(answer: StreamAnswer) -> EventStream {
@@ -398,7 +513,7 @@ mod tests {
             content_type: Some(b"application/json"),
             ..ChatHeaders::default()
         };
-        state.post_chat(headers, body).await
+        state.post_chat(local(), headers, body).await
     }
 
     #[tokio::test(start_paused = true)]
@@ -406,7 +521,7 @@ mod tests {
         let state = state("--retry-ms 1000 --retry-jitter 0 --keep-alive-secs 5");
         let reply = post(&state, r#"{"user":"ann","text":"hello"}"#).await;
         assert_eq!((reply.status, reply.json.as_str()), (201, r#"{"id":1}"#));
-        let mut chat = encoded(state.open_stream(StreamKind::Chat, None, None));
+        let mut chat = encoded(state.open_stream(StreamKind::Chat, local(), None, None));
         assert_eq!(state.open_streams(), 1);
         assert_eq!(chat.next().await, Some("retry: 1000\n\n".into()));
         let first = chat.next().await.expect("the kept message");
@@ -426,7 +541,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_encoded_body_starts_with_retry_then_the_first_event() {
         let state = state("--retry-ms 1234 --retry-jitter 0");
-        let stream = events(state.open_stream(StreamKind::Counter, None, None));
+        let stream = events(state.open_stream(StreamKind::Counter, local(), None, None));
         assert_eq!(stream.retry(), Duration::from_millis(1234));
         let mut body = std::pin::pin!(stream.encoded(Duration::from_secs(15)));
         assert_eq!(body.next().await, Some("retry: 1234\n\n".into()));
@@ -439,8 +554,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn open_streams_counts_until_dropped() {
         let state = state("");
-        let a = state.open_stream(StreamKind::Clock, None, None);
-        let b = state.open_stream(StreamKind::Paragraph, None, None);
+        let a = state.open_stream(StreamKind::Clock, local(), None, None);
+        let b = state.open_stream(StreamKind::Paragraph, local(), None, None);
         assert_eq!(state.open_streams(), 2);
         assert_eq!(state.health().open_streams, 2);
         drop(a);
@@ -452,8 +567,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn past_max_streams_a_stream_is_told_to_come_back_later() {
         let state = state("--max-streams 1");
-        let _kept = state.open_stream(StreamKind::Clock, None, None);
-        let refused: Vec<_> = events(state.open_stream(StreamKind::Clock, None, None))
+        let _kept = state.open_stream(StreamKind::Clock, local(), None, None);
+        let refused: Vec<_> = events(state.open_stream(StreamKind::Clock, local(), None, None))
             .encoded(Duration::from_secs(15))
             .collect()
             .await;
@@ -468,6 +583,35 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn past_max_streams_per_client_that_client_is_told_to_come_back_and_others_are_served() {
+        let state = state("--max-streams-per-client 2");
+        let other = ClientKey::of("127.0.0.2".parse().expect("an address"));
+        let kept: Vec<_> = (0..2)
+            .map(|_| events(state.open_stream(StreamKind::Clock, local(), None, None)))
+            .collect();
+        let refused: Vec<_> = events(state.open_stream(StreamKind::Clock, local(), None, None))
+            .encoded(Duration::from_secs(15))
+            .collect()
+            .await;
+        assert_eq!(refused[0], "retry: 5000\n\n");
+        assert!(
+            refused[1].starts_with(b": too many streams from your address"),
+            "{:?}",
+            refused[1]
+        );
+        let served = events(state.open_stream(StreamKind::Clock, other, None, None));
+        assert_eq!(state.open_streams(), 3);
+        drop(kept);
+        let again = events(state.open_stream(StreamKind::Clock, local(), None, None));
+        assert_eq!(
+            state.open_streams(),
+            2,
+            "closing streams gives the client its slots back"
+        );
+        drop((served, again));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn shutdown_ends_every_open_stream() {
         let state = state("");
         let mut streams: Vec<_> = [
@@ -476,7 +620,7 @@ mod tests {
             StreamKind::Paragraph,
         ]
         .into_iter()
-        .map(|kind| events(state.open_stream(kind, Some("interval_ms=60000"), None)))
+        .map(|kind| events(state.open_stream(kind, local(), Some("interval_ms=60000"), None)))
         .collect();
         for stream in &mut streams {
             stream.next().await.expect("first event");
@@ -493,9 +637,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn answers_bad_queries_and_finished_paragraphs() {
         let state = state("");
-        let bad = state.open_stream(StreamKind::Clock, Some("interval_ms=5"), None);
+        let bad = state.open_stream(StreamKind::Clock, local(), Some("interval_ms=5"), None);
         assert!(matches!(bad, StreamAnswer::BadRequest(b) if b.param == "interval_ms"));
-        let done = state.open_stream(StreamKind::Paragraph, None, Some(b"5"));
+        let done = state.open_stream(StreamKind::Paragraph, local(), None, Some(b"5"));
         assert!(matches!(done, StreamAnswer::NoContent));
         assert_eq!(state.open_streams(), 0);
     }
