@@ -48,6 +48,10 @@ case " $servers " in *" node "*) need node:nodejs ;; esac
 # Each side of 10,000 connections needs 10,000 file descriptors.
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
+# The benchmark is one client (127.0.0.1) with thousands of streams and a fast publisher: it
+# lifts the limits that keep one client from taking a server from everyone else.
+one_client="--max-streams-per-client 100000 --post-rate 100000 --post-burst 100000"
+
 # Starts a server on a free port, with any further arguments; sets $pid and $port.
 start() {
     name=$1
@@ -56,7 +60,8 @@ start() {
     case "$name" in
         floor) "$bench" floor --port 0 >"$log" 2>&1 & ;;
         node) node crates/sse-bench/peers/node-seed.js --port 0 >"$log" 2>&1 & ;;
-        *) "target/release/server-$name" --port 0 "$@" >"$log" 2>&1 & ;;
+        # shellcheck disable=SC2086 # $one_client is several words
+        *) "target/release/server-$name" --port 0 $one_client "$@" >"$log" 2>&1 & ;;
     esac
     pid=$!
     wait_for_port "$log" "$name"
@@ -94,7 +99,7 @@ for server in $servers; do
         for jitter in 30 0; do
             echo "==> $server: restart storm, $clients subscribers on /events, --retry-jitter $jitter"
             "$bench" storm --clients "$clients" --json "$out/storm-$jitter-$server.json" \
-                -- "target/release/server-$server" --retry-jitter "$jitter" >/dev/null
+                -- "target/release/server-$server" $one_client --retry-jitter "$jitter" >/dev/null
             sleep 2
         done
     fi

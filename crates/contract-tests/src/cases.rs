@@ -673,7 +673,7 @@ pub async fn sigint_ends_streams_and_exits_zero_within_2s(target: Target) {
 /// within 2 seconds and that every stream was ended properly (the chunked body's last chunk),
 /// not cut off.
 async fn stop_with_open_streams(target: Target, signal: &str, count: usize) {
-    let server = Server::start(target, &[]).await;
+    let server = Server::start_for_one_busy_client(target, &[]).await;
     let fw = target.framework;
     let mut streams = Vec::with_capacity(count);
     for _ in 0..count {

@@ -243,7 +243,7 @@ pub async fn chat_racing_publishers_and_resuming_readers_miss_nothing(target: Ta
     const PUBLISHERS: u64 = 4;
     const EACH: u64 = 150;
     const TOTAL: usize = (PUBLISHERS * EACH) as usize;
-    let server = Server::start(target, &[]).await;
+    let server = Server::start_for_one_busy_client(target, &[]).await;
     let fw = target.framework;
     let mut watcher = server.get("/events/chat?history=0").await.events();
     let mut publishers = JoinSet::new();
@@ -351,7 +351,9 @@ pub async fn chat_idle_stream_gets_keep_alive_comments(target: Target) {
 pub async fn chat_slow_subscriber_leaves_memory_bounded_and_gets_lagged(target: Target) {
     const MESSAGES: u64 = 4000;
     const HISTORY: u64 = 100;
-    let server = Server::start(target, &["--history", &HISTORY.to_string()]).await;
+    // The whole history may be replayed (800 KB; the replay budget has its own case).
+    let history = ["--history", &HISTORY.to_string(), "--replay-kib", "1024"];
+    let server = Server::start_for_one_busy_client(target, &history).await;
     let fw = target.framework;
     // 2000 four-byte characters: each message is 8 KB, 32 MB in all, far more than the socket
     // buffers between the server and the stalled reader can hold.

@@ -190,6 +190,17 @@ impl Endpoint {
     }
 }
 
+/// The options that let one client hold many streams and post fast (see
+/// [`Server::start_for_one_busy_client`]).
+pub const ONE_BUSY_CLIENT: [&str; 6] = [
+    "--max-streams-per-client",
+    "100000",
+    "--post-rate",
+    "100000",
+    "--post-burst",
+    "100000",
+];
+
 /// A running server, killed when dropped. Requests go through its [`Endpoint`].
 pub struct Server {
     /// `None` for a server the test did not start ([`Target::running`]).
@@ -242,9 +253,26 @@ impl Server {
         Self::spawn(target, command).await
     }
 
-    /// Starts `target` as [`Server::start`] does, allowed at most `limit` open file descriptors
-    /// (`ulimit -n`), with its log (stderr) piped for the caller to read.
-    pub async fn start_with_fd_limit(target: Target, limit: u32) -> (Self, ChildStderr) {
+    /// Starts `target` as [`Server::start`] does, for a case that is one client doing the work
+    /// of many (hundreds of streams, thousands of posts): our servers get [`ONE_BUSY_CLIENT`],
+    /// which lifts the limits that exist to stop exactly that. A workshop's server has no such
+    /// limits, nor the options.
+    pub async fn start_for_one_busy_client(target: Target, args: &[&str]) -> Self {
+        let mut all: Vec<&str> = args.to_vec();
+        if target.workshop.is_none() && target.running.is_none() {
+            all.extend(ONE_BUSY_CLIENT);
+        }
+        Self::start(target, &all).await
+    }
+
+    /// Starts `target` as [`Server::start`] does, with `args`, allowed at most `limit` open
+    /// file descriptors (`ulimit -n`, the soft and the hard limit), with its log (stderr)
+    /// piped for the caller to read.
+    pub async fn start_with_fd_limit(
+        target: Target,
+        limit: u32,
+        args: &[&str],
+    ) -> (Self, ChildStderr) {
         let mut command = Command::new("sh");
         let script = format!(r#"ulimit -n {limit} && exec "$0" "$@""#);
         command.args([
@@ -256,6 +284,7 @@ impl Server {
             "--port",
             "0",
         ]);
+        command.args(args);
         command.stderr(Stdio::piped());
         let mut server = Self::spawn(target, command).await;
         let child = server.child.as_mut().expect("a server the test started");

@@ -1,5 +1,5 @@
 //! The contract suite, written once and run against every server's real binary over real
-//! sockets: each case in [`cases`], [`chat`] and [`operations`] starts the server on `127.0.0.1:0` as a child process, talks
+//! sockets: each case in [`cases`], [`chat`], [`operations`] and [`defence`] starts the server on `127.0.0.1:0` as a child process, talks
 //! HTTP to it, and reads its streams with `eventsource-stream`, an SSE parser this project did
 //! not write.
 //!
@@ -19,6 +19,7 @@
 pub mod cases;
 pub mod chat;
 pub mod client;
+pub mod defence;
 pub mod h2;
 pub mod operations;
 pub mod services;
@@ -61,15 +62,25 @@ macro_rules! contract_suite {
             chat::chat_history_parameter_sets_how_many_past_messages_come_first,
             chat::chat_idle_stream_gets_keep_alive_comments,
             chat::chat_slow_subscriber_leaves_memory_bounded_and_gets_lagged,
-            operations::metrics_count_streams_events_and_chat;
+            operations::metrics_count_streams_events_and_chat,
+            defence::one_client_at_its_stream_limit_leaves_others_served,
+            defence::behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit,
+            defence::a_publish_flood_gets_429_and_others_still_post,
+            defence::invisible_names_and_bidirectional_controls_are_refused,
+            defence::a_replay_sends_at_most_its_byte_budget,
+            defence::pages_send_a_strict_content_security_policy;
             // Over raw HTTP/1.1 sockets: the connection itself is what they test.
             http1_only:
             cases::sigterm_ends_hundreds_of_streams_and_exits_zero_within_2s,
             cases::sigint_ends_streams_and_exits_zero_within_2s,
             operations::hundreds_of_vanished_clients_are_released_within_5s,
             operations::odd_headers_get_a_clean_answer_and_the_server_goes_on,
-            operations::out_of_descriptors_it_logs_backs_off_and_recovers,
-            operations::a_port_in_use_is_one_sentence_and_a_non_zero_exit;
+            operations::at_the_open_files_limit_streams_are_turned_away_and_health_answers,
+            operations::a_port_in_use_is_one_sentence_and_a_non_zero_exit,
+            defence::a_foreign_missing_or_repeated_host_is_refused,
+            defence::odd_request_lines_get_an_answer_and_never_a_panic,
+            defence::a_declared_body_over_the_limit_gets_413_at_once,
+            defence::a_subscriber_that_stops_reading_is_closed_after_the_write_timeout;
             // What only HTTP/2 has: many streams on one connection, a stream reset alone.
             http2_only:
             h2::streams_share_one_connection_with_no_connection_specific_headers,

@@ -24,7 +24,7 @@ use sse_core::serve::REQUEST_HEAD_TIMEOUT;
 use sse_core::state::STREAM_HEADERS;
 use sse_core::{
     AppState, CancellationToken, ClientKey, Event, Framework, Options, StreamAnswer, StreamKind,
-    Tls, assets, cors, metrics, net,
+    Tls, assets, cors, metrics,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::DropGuard;
@@ -64,8 +64,6 @@ pub async fn serve(
 ) -> io::Result<()> {
     let state = AppState::new(FRAMEWORK, options, shutdown.clone());
     state.ready().await;
-    // Accepted connections inherit the listener's TCP options (see `net::tune`).
-    net::tune(&listener, state.options().write_timeout());
     // actix counts connections per worker thread; past the limit a worker stops accepting,
     // and new connections wait in the listen queue (axum and warp close them at once).
     let workers = std::thread::available_parallelism().map_or(1, usize::from);

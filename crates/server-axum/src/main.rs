@@ -30,6 +30,8 @@ async fn main() -> ExitCode {
 async fn run(options: Options) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let tls = Tls::from_options(&options)?;
     let listener = net::bind(&options.host, options.port).await?;
+    // Before the first line: connections the kernel completes from then on start with them.
+    net::tune(&listener, options.write_timeout());
     let addr = listener.local_addr()?;
     // Scripts and tests read the port from this first line of stdout.
     println!("listening on {}://{addr}/ (axum)", options.scheme());

@@ -27,7 +27,9 @@ pub const LISTEN_BACKLOG: u32 = 1024;
 pub const NOT_SENT_LOW_WATER: u32 = 16 * 1024;
 
 /// Sets what every connection needs, on all three servers, once on the listening socket: on
-/// Linux an accepted connection starts with the listener's options (a test below checks).
+/// Linux an accepted connection starts with the listener's options (a test below checks). Each
+/// `main.rs` calls it right after [`bind`], before the first line is printed: the kernel
+/// completes connections (and copies the options into them) before the server accepts them.
 ///
 /// - `TCP_NODELAY`: events are small writes that must leave at once, not wait for the previous
 ///   packet's acknowledgement;

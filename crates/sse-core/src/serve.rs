@@ -30,7 +30,6 @@ use tower_service::Service;
 
 use crate::client::Peer;
 use crate::gate::RequestHead;
-use crate::net;
 use crate::state::AppState;
 use crate::tls::Tls;
 
@@ -52,6 +51,11 @@ pub const H2_PING: (Duration, Duration) = (Duration::from_secs(20), Duration::fr
 /// connections cannot hold the server's descriptors. (actix-web: `tls_handshake_timeout`,
 /// `client_request_timeout` and `keep_alive`, set to the same.)
 pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most an HTTP/1.1 connection buffers in the process, each way: a request head past it
+/// is refused (431), and a response whose client stopped reading stops being polled once
+/// this much waits to be written (hyper's default is 400 KiB, per connection).
+const HTTP1_BUFFER: usize = 64 * 1024;
 
 /// How long shutdown waits for connections to close once their streams have ended (they end
 /// on the shutdown token at once; this bounds a client that does not hang up).
@@ -81,7 +85,6 @@ where
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(AtomicUsize::new(0));
     let shutdown = state.shutdown().clone();
-    net::tune(&listener, state.options().write_timeout());
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -268,7 +271,8 @@ impl Builders {
         let mut http1 = http1::Builder::new();
         http1
             .timer(TokioTimer::new())
-            .header_read_timeout(REQUEST_HEAD_TIMEOUT);
+            .header_read_timeout(REQUEST_HEAD_TIMEOUT)
+            .max_buf_size(HTTP1_BUFFER);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
