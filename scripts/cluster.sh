@@ -38,7 +38,8 @@ trap stop INT TERM EXIT
 
 start_redis
 for framework in axum actix warp; do
-    "target/release/server-$framework" --redis "$redis_url" &
+    # nginx runs on this machine: its X-Forwarded-For names the clients.
+    "target/release/server-$framework" --redis "$redis_url" --trusted-proxy 127.0.0.1 &
     pids="$pids $!"
 done
 

@@ -14,10 +14,11 @@ use serde_json::Value;
 use test_servers::{Running, Which};
 use tokio::time::timeout;
 
-/// The three servers, each started with `--redis` on `redis` and `args`.
+/// The three servers, each started with `--redis` on `redis` and `args`, trusting nginx (on
+/// this machine) to say who its clients are, as `scripts/cluster.sh` starts them.
 fn start_all(redis: &Redis, args: &[&str]) -> Vec<Running> {
     let url = redis.url();
-    let mut all_args = vec!["--redis", &url];
+    let mut all_args = vec!["--redis", &url, "--trusted-proxy", "127.0.0.1"];
     all_args.extend_from_slice(args);
     Which::ALL
         .iter()

@@ -7,7 +7,7 @@ use hyper::{Method, StatusCode};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::client::{PATIENCE, Server, Target, contains, ids, read_socket_until};
+use crate::client::{Events, PATIENCE, Server, Target, contains, ids, read_socket_until};
 use crate::operations;
 
 /// The paragraph, as CONTRACT.md gives it (not imported from the code under test).
@@ -592,19 +592,7 @@ pub async fn no_keep_alive_comment_while_events_flow(target: Target) {
 pub async fn past_max_streams_a_stream_is_told_to_come_back_later(target: Target) {
     let server = Server::start(target, &["--max-streams", "2"]).await;
     let fw = target.framework;
-    let mut kept = Vec::new();
-    for _ in 0..2 {
-        let mut events = server.get("/events").await.events();
-        events.next().await;
-        kept.push(events);
-    }
-    let refused = server.get("/events").await;
-    assert_eq!(
-        refused.status(),
-        StatusCode::OK,
-        "[{fw}] never 503: browsers would give up"
-    );
-    let body = refused.raw().read_to_end().await;
+    let (kept, body) = hold_streams_then_one_more(&server, 2, "/events").await;
     assert!(
         body.starts_with("retry: 5000\n\n: server busy"),
         "[{fw}] {body:?}"
@@ -617,6 +605,30 @@ pub async fn past_max_streams_a_stream_is_told_to_come_back_later(target: Target
     wait_for_open_streams(&server, 0).await;
     let mut again = server.get("/events").await.events();
     assert_eq!(again.next().await.id, "1", "[{fw}] a slot freed up");
+}
+
+/// Opens `count` streams on `path` and holds them (each has sent its first event), then opens
+/// one more, which must be turned away politely: status 200 (a 503 or 429 would make a browser
+/// give up for good). Returns the held streams and the whole body of the one turned away.
+pub async fn hold_streams_then_one_more(
+    server: &Server,
+    count: usize,
+    path: &str,
+) -> (Vec<Events>, String) {
+    let fw = server.framework;
+    let mut kept = Vec::new();
+    for _ in 0..count {
+        let mut events = server.get(path).await.events();
+        events.next().await;
+        kept.push(events);
+    }
+    let refused = server.get(path).await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::OK,
+        "[{fw}] never a status that makes a browser give up"
+    );
+    (kept, refused.raw().read_to_end().await)
 }
 
 /// The page and its script and style are served, with their content types.

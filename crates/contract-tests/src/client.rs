@@ -54,6 +54,17 @@ impl Target {
         self.workshop.is_none_or(|step| step >= n)
     }
 
+    /// Whether the test starts the server and it is one of ours (`server-axum`, `server-actix`,
+    /// `server-warp`, graded as a workshop step or not), which take the per-client limits'
+    /// options. A workshop's own server has neither the limits nor the options.
+    pub fn takes_client_limits(&self) -> bool {
+        let name = std::path::Path::new(self.binary).file_name();
+        let ours = name
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with("server-"));
+        self.running.is_none() && ours
+    }
+
     /// Whether the server has the counter, which only our servers have.
     pub fn has_counter(&self) -> bool {
         self.workshop.is_none()
@@ -259,7 +270,7 @@ impl Server {
     /// limits, nor the options.
     pub async fn start_for_one_busy_client(target: Target, args: &[&str]) -> Self {
         let mut all: Vec<&str> = args.to_vec();
-        if target.workshop.is_none() && target.running.is_none() {
+        if target.takes_client_limits() {
             all.extend(ONE_BUSY_CLIENT);
         }
         Self::start(target, &all).await

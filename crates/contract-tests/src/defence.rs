@@ -9,6 +9,7 @@ use hyper::{Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
+use crate::cases;
 use crate::client::{PATIENCE, Protocol, Server, Target, contains};
 use crate::operations::{metrics, raw_status, read_past, sample, wait_for_sample};
 
@@ -26,19 +27,8 @@ async fn connect_from(server: &Server, from: [u8; 4]) -> TcpStream {
 pub async fn one_client_at_its_stream_limit_leaves_others_served(target: Target) {
     let server = Server::start(target, &["--max-streams-per-client", "3"]).await;
     let fw = target.framework;
-    let mut kept = Vec::new();
-    for _ in 0..3 {
-        let mut events = server.get("/events?interval_ms=60000").await.events();
-        events.next().await;
-        kept.push(events);
-    }
-    let refused = server.get("/events").await;
-    assert_eq!(
-        refused.status(),
-        StatusCode::OK,
-        "[{fw}] never a status that strands a browser"
-    );
-    let text = refused.text().await;
+    let path = "/events?interval_ms=60000";
+    let (_kept, text) = cases::hold_streams_then_one_more(&server, 3, path).await;
     assert!(text.starts_with("retry: 5000\n\n"), "[{fw}] {text:?}");
     assert!(
         text.contains(": too many streams from your address"),

@@ -35,7 +35,7 @@ pub struct RequestHead<'a> {
     pub path: &'a str,
     /// The target's authority (HTTP/2's `:authority`, or an absolute-form target's host).
     pub authority: Option<&'a str>,
-    /// The first `Host` header, and how many there were.
+    /// The first `Host` header.
     pub host: Option<&'a [u8]>,
     /// How many `Host` headers the request has.
     pub host_count: usize,
