@@ -433,3 +433,72 @@ fn send_queue_bytes(server: &Server, client_port: u16) -> (u64, String) {
         .unwrap_or(0);
     (queued, text)
 }
+
+/// How long the server takes to close `socket`, which sends nothing more (at most 30 s).
+async fn closed_after(mut socket: impl tokio::io::AsyncRead + Unpin) -> Duration {
+    let start = tokio::time::Instant::now();
+    let mut buffer = [0u8; 1024];
+    let closed = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(n @ 1..) = socket.read(&mut buffer).await {
+            let _ = n;
+        }
+    });
+    let _ = closed.await;
+    start.elapsed()
+}
+
+/// A connection that says nothing holds a descriptor: closed after 10 s (`serve.rs`'s
+/// `REQUEST_HEAD_TIMEOUT`), whether it never starts its TLS handshake or finishes it and then
+/// never sends HTTP/2's preface.
+pub async fn connections_that_say_nothing_are_closed_after_10s(target: Target) {
+    let server = Server::start(target, &[]).await;
+    let fw = target.framework;
+    let silent = TcpStream::connect(server.addr).await.expect("connect");
+    let after_handshake = async {
+        let tcp = TcpStream::connect(server.addr).await.expect("connect");
+        let connector = tokio_rustls::TlsConnector::from(crate::tls::client_config());
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("a valid name");
+        let tls = connector.connect(name, tcp).await.expect("TLS handshake");
+        closed_after(tls).await
+    };
+    let (before, after) = tokio::join!(closed_after(silent), after_handshake);
+    for (what, took) in [("no handshake", before), ("no preface", after)] {
+        let window = Duration::from_secs(8)..Duration::from_secs(16);
+        assert!(
+            window.contains(&took),
+            "[{fw}] {what}: closed after {took:?}"
+        );
+    }
+}
+
+/// A chat body sent a byte a second is answered 408 once the whole body has taken 10 s, on
+/// every server (the core's `BODY_TIMEOUT`).
+pub async fn a_body_that_trickles_gets_408(target: Target) {
+    let server = Server::start(target, &[]).await;
+    let fw = target.framework;
+    let mut socket = TcpStream::connect(server.addr).await.expect("connect");
+    let head = "POST /chat HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+                content-length: 100\r\n\r\n";
+    socket.write_all(head.as_bytes()).await.expect("send");
+    let start = tokio::time::Instant::now();
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while start.elapsed() < Duration::from_secs(20) && !contains(&seen, "\r\n") {
+        let _ = socket.write_all(b" ").await;
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_secs(1), socket.read(&mut buffer)).await
+        {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buffer[..n]);
+        }
+    }
+    let answer = String::from_utf8_lossy(&seen);
+    assert!(answer.starts_with("HTTP/1.1 408"), "[{fw}] {answer:?}");
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(16),
+        "[{fw}] after {took:?}"
+    );
+}

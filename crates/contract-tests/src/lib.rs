@@ -80,12 +80,14 @@ macro_rules! contract_suite {
             defence::a_foreign_missing_or_repeated_host_is_refused,
             defence::odd_request_lines_get_an_answer_and_never_a_panic,
             defence::a_declared_body_over_the_limit_gets_413_at_once,
-            defence::a_subscriber_that_stops_reading_is_closed_after_the_write_timeout;
+            defence::a_subscriber_that_stops_reading_is_closed_after_the_write_timeout,
+            defence::a_body_that_trickles_gets_408;
             // What only HTTP/2 has: many streams on one connection, a stream reset alone.
             http2_only:
             h2::streams_share_one_connection_with_no_connection_specific_headers,
             h2::a_reset_stream_and_a_closed_connection_are_released_within_5s,
             h2::sigterm_ends_streams_on_every_connection_and_exits_zero_within_2s,
+            defence::connections_that_say_nothing_are_closed_after_10s,
         );
     };
     (@cases $framework:ident, $binary:expr;
