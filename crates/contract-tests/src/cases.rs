@@ -609,7 +609,8 @@ pub async fn past_max_streams_a_stream_is_told_to_come_back_later(target: Target
 
 /// Opens `count` streams on `path` and holds them (each has sent its first event), then opens
 /// one more, which must be turned away politely: status 200 (a 503 or 429 would make a browser
-/// give up for good). Returns the held streams and the whole body of the one turned away.
+/// give up for good), and over HTTP/1.1 `Connection: close`. Returns the held streams and the
+/// whole body of the one turned away.
 pub async fn hold_streams_then_one_more(
     server: &Server,
     count: usize,
@@ -627,6 +628,14 @@ pub async fn hold_streams_then_one_more(
         refused.status(),
         StatusCode::OK,
         "[{fw}] never a status that makes a browser give up"
+    );
+    // Over HTTP/1.1 its connection is closed once it is sent, so that it gives its
+    // descriptor back at once; HTTP/2 has no `Connection` header.
+    let expected = (server.protocol == crate::Protocol::Http1).then_some("close");
+    assert_eq!(
+        refused.header("connection"),
+        expected,
+        "[{fw}] the busy answer's Connection"
     );
     (kept, refused.raw().read_to_end().await)
 }

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, StatusCode, header};
+use actix_web::http::{ConnectionType, Method, StatusCode, header};
 use actix_web::middleware::{self, Next};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Responder, web};
 use actix_web_lab::sse::{self, Sse};
@@ -21,7 +21,6 @@ use sse_core::gate::RequestHead;
 use sse_core::keep_alive::KeepAlive;
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::serve::REQUEST_HEAD_TIMEOUT;
-use sse_core::state::STREAM_HEADERS;
 use sse_core::{
     AppState, CancellationToken, ClientKey, Event, Framework, Options, StreamAnswer, StreamKind,
     Tls, assets, cors, metrics,
@@ -184,7 +183,7 @@ fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
             async move {
                 match answer {
                     StreamAnswer::Events(events) => {
-                        let retry = events.retry();
+                        let (retry, headers) = (events.retry(), events.headers());
                         // The core's keep-alive, after --keep-alive-secs of silence only:
                         // actix-web-lab's `with_keep_alive` is a plain interval, which fires
                         // right after the first event and keeps firing while events flow.
@@ -193,13 +192,20 @@ fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
                         let mut sse = Sse::from_infallible_stream(events.map(to_actix))
                             .with_retry_duration(retry)
                             .customize();
-                        for header in STREAM_HEADERS {
-                            sse = sse.insert_header(header);
+                        for header in headers {
+                            sse = sse.insert_header(*header);
                         }
                         let mut response = sse.respond_to(&request).map_into_boxed_body();
                         // actix-web-lab says `Content-Encoding: identity` (to keep a compression
                         // middleware away); axum and warp send no such header, nor does this.
                         response.headers_mut().remove(header::CONTENT_ENCODING);
+                        // actix writes `Connection` from the response's connection type, not
+                        // from its headers: the busy answer's `close` must be set there.
+                        if headers.contains(&("connection", "close")) {
+                            response
+                                .head_mut()
+                                .set_connection_type(ConnectionType::Close);
+                        }
                         response
                     }
                     // Chat: bytes encoded once by the hub, shared by every subscriber, sent as
@@ -207,8 +213,8 @@ fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
                     StreamAnswer::Encoded(bytes) => {
                         let mut response = HttpResponse::Ok();
                         response.content_type("text/event-stream");
-                        for header in STREAM_HEADERS {
-                            response.insert_header(header);
+                        for header in bytes.headers() {
+                            response.insert_header(*header);
                         }
                         response.streaming(bytes.take_until(gone).map(Ok::<_, Infallible>))
                     }

@@ -17,7 +17,7 @@ use futures_util::{StreamExt, stream};
 use sse_core::chat::{ChatHeaders, ChatReply};
 use sse_core::client::{FORWARDED, X_FORWARDED_FOR};
 use sse_core::request::LAST_EVENT_ID;
-use sse_core::state::{KEEP_ALIVE_COMMENT, STREAM_HEADERS};
+use sse_core::state::KEEP_ALIVE_COMMENT;
 use sse_core::{
     AppState, CancellationToken, ClientKey, Event, Framework, Options, Peer, StreamAnswer,
     StreamKind, Tls, assets, cors, metrics,
@@ -83,19 +83,23 @@ fn stream_route(kind: StreamKind) -> MethodRouter<AppState> {
             match state.open_stream(kind, client, query.as_deref(), last_event_id) {
                 StreamAnswer::Events(events) => {
                     // axum has no retry setting: the `retry:` field is the first event.
-                    let retry = sse::Event::default().retry(events.retry());
+                    let (retry, events_headers) = (
+                        sse::Event::default().retry(events.retry()),
+                        events.headers(),
+                    );
                     let events = stream::iter([retry])
                         .chain(events.map(to_axum))
                         .map(Ok::<_, Infallible>);
                     let keep_alive = KeepAlive::new()
                         .interval(state.keep_alive())
                         .text(KEEP_ALIVE_COMMENT);
-                    (STREAM_HEADERS, Sse::new(events).keep_alive(keep_alive)).into_response()
+                    let headers = AppendHeaders(events_headers.iter().copied());
+                    (headers, Sse::new(events).keep_alive(keep_alive)).into_response()
                 }
                 // Chat: bytes encoded once by the hub, shared by every subscriber, sent as they are.
                 StreamAnswer::Encoded(bytes) => (
                     [(header::CONTENT_TYPE, "text/event-stream")],
-                    STREAM_HEADERS,
+                    AppendHeaders(bytes.headers().iter().copied()),
                     Body::from_stream(bytes.map(Ok::<_, Infallible>)),
                 )
                     .into_response(),

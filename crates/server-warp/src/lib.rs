@@ -15,7 +15,6 @@ use futures_util::StreamExt;
 use sse_core::chat::{ChatHeaders, ChatReply};
 use sse_core::client::{FORWARDED, X_FORWARDED_FOR};
 use sse_core::request::LAST_EVENT_ID;
-use sse_core::state::STREAM_HEADERS;
 use sse_core::{
     AppState, CancellationToken, ClientKey, EncodedStream, Framework, Options, Peer, StreamAnswer,
     StreamKind, Tls, assets, cors, metrics,
@@ -171,10 +170,11 @@ fn stream_route(
 
 /// An event stream response whose body is the core's encoded bytes, each chunk sent as it comes.
 fn sse_response(bytes: EncodedStream) -> Response {
+    let stream_headers = bytes.headers();
     let mut response = warp::reply::stream(bytes.map(Ok::<_, Infallible>)).into_response();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    for (name, value) in STREAM_HEADERS {
+    for &(name, value) in stream_headers {
         headers.insert(
             HeaderName::from_static(name),
             HeaderValue::from_static(value),

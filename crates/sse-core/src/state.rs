@@ -43,6 +43,16 @@ pub const STREAM_HEADERS: [(&str, &str); 3] = [
     ("access-control-allow-origin", "*"),
 ];
 
+/// The headers of the busy answer: [`STREAM_HEADERS`], and over HTTP/1.1 the connection closed
+/// once it is sent, so that it gives its descriptor back at once rather than sit idle (over
+/// HTTP/2 the servers drop `Connection`, which has no meaning there).
+pub const BUSY_HEADERS: [(&str, &str); 4] = [
+    STREAM_HEADERS[0],
+    STREAM_HEADERS[1],
+    STREAM_HEADERS[2],
+    ("connection", "close"),
+];
+
 /// The text of the comment written on an idle stream.
 pub const KEEP_ALIVE_COMMENT: &str = "keep-alive";
 
@@ -214,6 +224,7 @@ impl AppState {
                     retry_ms,
                     events: Box::pin(counting(events, sent).take_until(ended)),
                     _slot: Some(slot),
+                    headers: &STREAM_HEADERS,
                 })
             }),
             Plan::Chat => self.counted(kind, client, |slot, ended| {
@@ -227,6 +238,7 @@ impl AppState {
                 StreamAnswer::Encoded(EncodedStream {
                     bytes: Box::pin(body),
                     _slot: Some(slot),
+                    headers: &STREAM_HEADERS,
                 })
             }),
         }
@@ -356,6 +368,7 @@ fn busy(why: &str) -> EventStream {
         retry_ms: BUSY_RETRY_MS,
         events: Box::pin(stream::iter([comment])),
         _slot: None,
+        headers: &BUSY_HEADERS,
     }
 }
 
@@ -366,6 +379,7 @@ pub struct EventStream {
     retry_ms: u64,
     events: Pin<Box<dyn Stream<Item = Event> + Send + Sync>>,
     _slot: Option<OpenSlot>,
+    headers: &'static [(&'static str, &'static str)],
 }
 
 impl EventStream {
@@ -373,6 +387,12 @@ impl EventStream {
     /// sends before its first event. (actix-web-lab takes it as a setting, not as an event.)
     pub fn retry(&self) -> Duration {
         Duration::from_millis(self.retry_ms)
+    }
+
+    /// The headers to send besides `Content-Type: text/event-stream`: [`STREAM_HEADERS`], or
+    /// for the busy answer [`BUSY_HEADERS`].
+    pub fn headers(&self) -> &'static [(&'static str, &'static str)] {
+        self.headers
     }
 
     /// The whole response body as the core encodes it: `retry:` first, then every event, and a
@@ -383,12 +403,14 @@ impl EventStream {
             retry_ms,
             events,
             _slot,
+            headers,
         } = self;
         let retry = Event::retry(retry_ms).encode();
         let events = events.map(|event| event.encode());
         EncodedStream {
             bytes: Box::pin(stream::iter([retry]).chain(KeepAlive::new(events, keep_alive))),
             _slot,
+            headers,
         }
     }
 }
@@ -410,6 +432,15 @@ impl Stream for EventStream {
 pub struct EncodedStream {
     bytes: Pin<Box<dyn Stream<Item = Bytes> + Send + Sync>>,
     _slot: Option<OpenSlot>,
+    headers: &'static [(&'static str, &'static str)],
+}
+
+impl EncodedStream {
+    /// The headers to send besides `Content-Type: text/event-stream` (see
+    /// [`EventStream::headers`]).
+    pub fn headers(&self) -> &'static [(&'static str, &'static str)] {
+        self.headers
+    }
 }
 
 impl Stream for EncodedStream {
