@@ -50,7 +50,7 @@ ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # The benchmark is one client (127.0.0.1) with thousands of streams and a fast publisher: it
 # lifts the limits that keep one client from taking a server from everyone else.
-one_client="--max-streams-per-client 100000 --post-rate 100000 --post-burst 100000"
+one_client="--max-streams-per-client 100000 --max-connections-per-client 100000 --post-rate 100000 --post-burst 100000"
 
 # Starts a server on a free port, with any further arguments; sets $pid and $port.
 start() {

@@ -203,8 +203,10 @@ impl Endpoint {
 
 /// The options that let one client hold many streams and post fast (see
 /// [`Server::start_for_one_busy_client`]).
-pub const ONE_BUSY_CLIENT: [&str; 6] = [
+pub const ONE_BUSY_CLIENT: [&str; 8] = [
     "--max-streams-per-client",
+    "100000",
+    "--max-connections-per-client",
     "100000",
     "--post-rate",
     "100000",

@@ -48,6 +48,32 @@ pub async fn one_client_at_its_stream_limit_leaves_others_served(target: Target)
     );
 }
 
+/// One client holds `--max-connections-per-client` idle connections: axum and warp close its
+/// next one at once, and a second client is still served. actix-web has no hook to refuse a
+/// connection it accepted, so there the next one is accepted (the difference is documented).
+pub async fn one_client_at_its_connection_limit_leaves_others_served(target: Target) {
+    let server = Server::start(target, &["--max-connections-per-client", "5"]).await;
+    let fw = target.framework;
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(TcpStream::connect(server.addr).await.expect("connect"));
+    }
+    let mut sixth = TcpStream::connect(server.addr).await.expect("connect");
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(2), sixth.read(&mut byte)).await;
+    let closed = matches!(read, Ok(Ok(0) | Err(_)));
+    assert_eq!(
+        closed,
+        fw != "actix",
+        "[{fw}] the connection past the limit closed at once"
+    );
+    let mut other = connect_from(&server, [127, 0, 0, 2]).await;
+    let request = "GET /events HTTP/1.1\r\nhost: localhost\r\n\r\n";
+    other.write_all(request.as_bytes()).await.expect("send");
+    read_past(&mut other, "id: 1", fw).await;
+    drop(held);
+}
+
 /// Behind a `--trusted-proxy`, the client is whom the proxy forwarded for: two users of one
 /// proxy have their own limits, and a client's own `X-Forwarded-For` claims are ignored.
 pub async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(target: Target) {

@@ -77,6 +77,7 @@ macro_rules! contract_suite {
             operations::odd_headers_get_a_clean_answer_and_the_server_goes_on,
             operations::at_the_open_files_limit_streams_are_turned_away_and_health_answers,
             operations::a_port_in_use_is_one_sentence_and_a_non_zero_exit,
+            defence::one_client_at_its_connection_limit_leaves_others_served,
             defence::a_foreign_missing_or_repeated_host_is_refused,
             defence::odd_request_lines_get_an_answer_and_never_a_panic,
             defence::a_declared_body_over_the_limit_gets_413_at_once,

@@ -9,7 +9,7 @@
 //! | `sse_streams_refused_total` | | streams turned away by `--max-streams` |
 //! | `sse_streams_refused_per_client_total` | | streams turned away by `--max-streams-per-client` |
 //! | `sse_streams_write_timeouts_total` | | streams closed because their client accepted nothing for `--write-timeout-secs` |
-//! | `sse_connections_refused_total` | | connections closed at once because the open-files limit was reached (axum, warp) |
+//! | `sse_connections_refused_total` | | connections closed at once: the open-files limit or `--max-connections-per-client` was reached (axum, warp) |
 //! | `sse_events_sent_total` | `stream` | events handed to the framework to write (`retry:` and keep-alive comments not counted; chat's `lagged` notices are) |
 //! | `sse_chat_messages_published_total` | | messages accepted by `POST /chat` |
 //! | `sse_chat_lagged_total` | | `lagged` notices sent to chat subscribers that fell behind |
@@ -87,7 +87,8 @@ impl Metrics {
         );
         let why = "Streams closed because their client accepted nothing for --write-timeout-secs";
         registry.register("sse_streams_write_timeouts", why, write_timeouts.clone());
-        let why = "Connections closed at once because the open-files limit was reached";
+        let why =
+            "Connections closed at once: the open-files limit or --max-connections-per-client";
         registry.register("sse_connections_refused", why, connections_refused.clone());
         let what = "Events handed to the framework to write";
         registry.register("sse_events_sent", what, events.clone());
@@ -138,7 +139,8 @@ impl Metrics {
         self.write_timeouts.inc();
     }
 
-    /// A connection was closed at once: the open-files limit left no room for it.
+    /// A connection was closed at once: the open-files limit left no room for it, or its
+    /// client held `--max-connections-per-client`.
     pub fn connection_refused(&self) {
         self.connections_refused.inc();
     }

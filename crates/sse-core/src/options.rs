@@ -80,6 +80,13 @@ pub struct Options {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_streams_per_client: usize,
 
+    /// Connections one client address may hold open at once (axum and warp; actix-web has no
+    /// hook to refuse a connection). Above --max-streams-per-client, since over HTTP/1.1 each
+    /// stream is a connection; a --trusted-proxy is not limited.
+    #[arg(long, default_value_t = 512,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections_per_client: usize,
+
     /// A proxy (an address or a CIDR block, such as 10.0.0.0/8) whose X-Forwarded-For or
     /// Forwarded header names the client; repeat for more. Without it, the client is the peer
     /// address of the connection, and such headers are ignored.
@@ -224,6 +231,7 @@ mod tests {
         );
         assert_eq!(options.retry_jitter, 30);
         assert_eq!(options.max_streams_per_client, 256);
+        assert_eq!(options.max_connections_per_client, 512);
         assert_eq!(options.write_timeout(), Duration::from_secs(30));
         assert_eq!((options.post_rate, options.post_burst), (5, 20));
         assert_eq!(options.replay_bytes(), 256 * 1024);

@@ -13,7 +13,7 @@ use std::error::Error;
 use std::io;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,7 +30,7 @@ use tower_service::Service;
 
 use crate::client::Peer;
 use crate::gate::RequestHead;
-use crate::state::AppState;
+use crate::state::{AppState, ConnectionSlot};
 use crate::tls::Tls;
 
 /// Streams one HTTP/2 connection may carry at once (`SETTINGS_MAX_CONCURRENT_STREAMS`). A page
@@ -66,7 +66,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 ///
 /// Each request passes `state`'s gate ([`AppState::turn_away`]) before `service` sees it, and
 /// carries its connection's [`Peer`] address. Past [`AppState::max_connections`] (what the
-/// open-files limit allows), a new connection is closed at once.
+/// open-files limit allows), or past `--max-connections-per-client` for its client, a new
+/// connection is closed at once ([`AppState::take_connection`]).
 pub async fn serve<S, B>(
     listener: TcpListener,
     tls: Option<Tls>,
@@ -83,7 +84,6 @@ where
     let builders = Arc::new(Builders::new());
     let acceptor = tls.map(|tls| TlsAcceptor::from(tls.config));
     let graceful = GracefulShutdown::new();
-    let connections = Arc::new(AtomicUsize::new(0));
     let shutdown = state.shutdown().clone();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -96,12 +96,14 @@ where
             },
             () = shutdown.cancelled() => break,
         };
-        let Some(counted) = Counted::take(&connections, state.max_connections()) else {
-            // Closed now: the client sees it at once, and retries, rather than wait on a
-            // server that has no descriptor left to answer it with.
-            state.count_refused_connection();
-            tracing::debug!(%peer, "connection refused: the open-files limit is reached");
-            continue;
+        let counted = match state.take_connection(peer.ip()) {
+            Ok(counted) => counted,
+            Err(why) => {
+                // Closed now: the client sees it at once, and retries, rather than wait on a
+                // server that has no descriptor left to answer it with.
+                tracing::debug!(%peer, "connection refused: {why}");
+                continue;
+            }
         };
         let service = Gated {
             service: TowerToHyperService::new(service.clone()),
@@ -147,25 +149,6 @@ where
         tracing::debug!("shutdown: some connections did not close within {DRAIN_TIMEOUT:?}");
     }
     Ok(())
-}
-
-/// One unit of the open-connections count, given back when the connection's task ends.
-struct Counted(Arc<AtomicUsize>);
-
-impl Counted {
-    fn take(connections: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
-        if connections.fetch_add(1, Ordering::Relaxed) >= max {
-            connections.fetch_sub(1, Ordering::Relaxed);
-            return None;
-        }
-        Some(Self(Arc::clone(connections)))
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 /// What every connection's requests go through before the framework: the gate, and the peer
@@ -230,7 +213,7 @@ fn head<B>(request: &Request<B>) -> RequestHead<'_> {
 /// Serves one connection to its end, then gives back its unit of the connections count.
 async fn closed<E: std::fmt::Display>(
     served: impl Future<Output = Result<(), E>>,
-    _counted: Counted,
+    _counted: ConnectionSlot,
 ) {
     // A client that leaves mid-stream is how every stream ends: not worth more than a debug
     // line (warp's own server logged it as an error).

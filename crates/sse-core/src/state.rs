@@ -88,6 +88,9 @@ struct Inner {
     open_streams: AtomicUsize,
     /// Streams open per client address, for `--max-streams-per-client`.
     per_client: PerClient,
+    /// Connections open, in all and per client address (axum and warp count them).
+    connections: AtomicUsize,
+    connections_per_client: PerClient,
     post_limit: PostLimit,
     gate: Gate,
     descriptors: Budget,
@@ -131,6 +134,8 @@ impl AppState {
                 shutdown,
                 open_streams: AtomicUsize::new(0),
                 per_client: PerClient::default(),
+                connections: AtomicUsize::new(0),
+                connections_per_client: PerClient::default(),
                 post_limit: PostLimit::new(options.post_rate, options.post_burst),
                 gate: Gate::from_options(&options),
                 descriptors,
@@ -172,9 +177,34 @@ impl AppState {
         self.inner.descriptors.max_connections
     }
 
-    /// Counts a connection closed at once because the open-files limit was reached.
-    pub fn count_refused_connection(&self) {
-        self.inner.metrics.connection_refused();
+    /// Counts a connection from `peer` as open, unless the open-files limit leaves no room for
+    /// it, or `peer` holds `--max-connections-per-client` already (a `--trusted-proxy` is not
+    /// limited); then says which, for the log. The caller closes a refused connection at once.
+    pub fn take_connection(&self, peer: IpAddr) -> Result<ConnectionSlot, &'static str> {
+        let inner = &self.inner;
+        if inner.connections.fetch_add(1, Ordering::Relaxed) >= self.max_connections() {
+            inner.connections.fetch_sub(1, Ordering::Relaxed);
+            inner.metrics.connection_refused();
+            return Err("the open-files limit is reached");
+        }
+        let options = self.options();
+        let trusted = options
+            .trusted_proxies
+            .iter()
+            .any(|net| net.contains(&peer.to_canonical()));
+        let client = (!trusted).then(|| ClientKey::of(peer));
+        if let Some(client) = client {
+            let max = options.max_connections_per_client;
+            if !inner.connections_per_client.take(client, max) {
+                inner.connections.fetch_sub(1, Ordering::Relaxed);
+                inner.metrics.connection_refused();
+                return Err("--max-connections-per-client is reached");
+            }
+        }
+        Ok(ConnectionSlot {
+            state: self.clone(),
+            client,
+        })
     }
 
     /// The client behind a request from `peer`: `peer` itself, or, when it is a
@@ -452,6 +482,22 @@ impl Stream for EncodedStream {
             slot.polled(&polled);
         }
         polled
+    }
+}
+
+/// One unit of the open-connections count (and of its client's), given back on drop.
+pub struct ConnectionSlot {
+    state: AppState,
+    client: Option<ClientKey>,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let inner = &self.state.inner;
+        inner.connections.fetch_sub(1, Ordering::Relaxed);
+        if let Some(client) = self.client {
+            inner.connections_per_client.give_back(client);
+        }
     }
 }
 
