@@ -4,9 +4,14 @@
 //!
 //! Run with `cargo run -p server-actix`; test with `cargo test -p server-actix`.
 
+use std::any::Any;
 use std::convert::Infallible;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
+
+use actix_tls::accept::rustls_0_23::TlsStream;
+use actix_web::dev::Extensions;
+use actix_web::rt::net::TcpStream;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -63,10 +68,9 @@ pub async fn serve(
 ) -> io::Result<()> {
     let state = AppState::new(FRAMEWORK, options, shutdown.clone());
     state.ready().await;
-    // actix counts connections per worker thread; past the limit a worker stops accepting,
-    // and new connections wait in the listen queue (axum and warp close them at once).
-    let workers = std::thread::available_parallelism().map_or(1, usize::from);
-    let max_connections = (state.max_connections() / workers).max(1);
+    // Connections are counted, in all and per client, in `on_connect` (see `count_connection`);
+    // actix's own limit, per worker thread, stays above that count as a backstop.
+    let max_connections = state.max_connections();
     let server = HttpServer::new({
         let state = state.clone();
         move || {
@@ -77,7 +81,6 @@ pub async fn serve(
                 .default_service(web::to(not_found))
         }
     })
-    .workers(workers)
     .max_connections(max_connections)
     // The same limits as axum and warp: the TLS handshake, then each request head (the first
     // one over HTTP/2, after its preface), and an idle keep-alive connection.
@@ -94,12 +97,16 @@ pub async fn serve(
     // Over HTTP/2, actix notices that a client went away only when it next writes to the
     // stream, which on a quiet stream is the keep-alive, 15 s later. Each connection gets a
     // token, cancelled when actix drops the connection, that ends its streams at once.
-    .on_connect(|_, extensions| {
-        let token = CancellationToken::new();
-        extensions.insert(ConnectionGone {
-            token: token.clone(),
-            _guard: token.drop_guard(),
-        });
+    .on_connect({
+        let state = state.clone();
+        move |connection, extensions| {
+            let token = CancellationToken::new();
+            extensions.insert(ConnectionGone {
+                token: token.clone(),
+                _guard: token.drop_guard(),
+            });
+            count_connection(&state, connection, extensions);
+        }
     })
     // A graceful stop waits for connections to close; an idle HTTP/2 connection whose streams
     // have ended stays open until the client closes it. Bound the wait (the contract: 2 s).
@@ -156,6 +163,29 @@ fn client(state: &AppState, request: &HttpRequest) -> ClientKey {
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
     let raw = |name| request.headers().get(name).map(|value| value.as_bytes());
     state.client(peer, raw(FORWARDED), raw(X_FORWARDED_FOR))
+}
+
+/// Counts a new connection against the open-files limit and `--max-connections-per-client`
+/// ([`AppState::take_connection`]), as the accept loop of axum and warp does. actix gives
+/// `on_connect` the connection but no way to refuse it, so a refused one is shut down, and
+/// actix then closes it; a counted one keeps its unit in the connection's data until actix
+/// drops the connection.
+fn count_connection(state: &AppState, connection: &dyn Any, extensions: &mut Extensions) {
+    let tcp = connection.downcast_ref::<TcpStream>().or_else(|| {
+        let tls = connection.downcast_ref::<TlsStream<TcpStream>>()?;
+        Some(tls.get_ref().0)
+    });
+    let Some(tcp) = tcp else { return };
+    let Ok(peer) = tcp.peer_addr() else { return };
+    match state.take_connection(peer.ip()) {
+        Ok(slot) => {
+            extensions.insert(slot);
+        }
+        Err(why) => {
+            tracing::debug!(%peer, "connection refused: {why}");
+            sse_core::net::shut(tcp);
+        }
+    }
 }
 
 /// Kept in each connection's data (`on_connect`): its token is cancelled when actix drops the

@@ -52,6 +52,14 @@ pub fn tune(listener: &TcpListener, write_timeout: Duration) {
     let _ = write_timeout;
 }
 
+/// Ends an accepted connection at once (both directions shut down), for a server that cannot
+/// simply drop it: actix-web's `on_connect` sees the socket but owns it. The framework then
+/// reads the end, and closes the connection and its descriptor.
+#[cfg(unix)]
+pub fn shut(socket: &impl std::os::fd::AsFd) {
+    let _ = SockRef::from(socket).shutdown(std::net::Shutdown::Both);
+}
+
 /// Resolves `host` (an IP address or a name such as `localhost`) and listens on the first
 /// address that works.
 pub async fn bind(host: &str, port: u16) -> Result<TcpListener, BindError> {
