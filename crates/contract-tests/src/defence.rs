@@ -101,6 +101,20 @@ pub async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(targ
         id, "1",
         "[{fw}] another user of the same proxy (the claim on the left ignored)"
     );
+    // Two header lines: the proxy's own comes last, and the first is the client's word.
+    let two_lines = [
+        ("x-forwarded-for", &b"203.0.113.1"[..]),
+        ("x-forwarded-for", &b"203.0.113.3"[..]),
+    ];
+    let response = server
+        .request(Method::GET, "/events?interval_ms=60000", &two_lines)
+        .await;
+    let mut carol = response.events();
+    assert_eq!(
+        carol.next().await.id,
+        "1",
+        "[{fw}] the last X-Forwarded-For line names the client"
+    );
     let headers = [("x-forwarded-for", &b"203.0.113.1"[..])];
     let again = server
         .request(Method::GET, "/events", &headers)

@@ -161,7 +161,14 @@ fn client(state: &AppState, request: &HttpRequest) -> ClientKey {
     let peer = request
         .peer_addr()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-    let raw = |name| request.headers().get(name).map(|value| value.as_bytes());
+    // The last line: a proxy appends its own; the ones before it are the client's word.
+    let raw = |name| {
+        request
+            .headers()
+            .get_all(name)
+            .last()
+            .map(|value| value.as_bytes())
+    };
     state.client(peer, raw(FORWARDED), raw(X_FORWARDED_FOR))
 }
 

@@ -115,7 +115,14 @@ pub async fn serve(
 /// The client the per-client limits count: the connection's peer, or whom a trusted proxy
 /// forwarded for.
 fn client(state: &AppState, Peer(peer): Peer, headers: &HeaderMap) -> ClientKey {
-    let raw = |name| headers.get(name).map(HeaderValue::as_bytes);
+    // The last line: a proxy appends its own; the ones before it are the client's word.
+    let raw = |name| {
+        headers
+            .get_all(name)
+            .iter()
+            .next_back()
+            .map(HeaderValue::as_bytes)
+    };
     state.client(peer.ip(), raw(FORWARDED), raw(X_FORWARDED_FOR))
 }
 
