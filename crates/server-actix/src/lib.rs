@@ -10,13 +10,11 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 
 use actix_tls::accept::rustls_0_23::TlsStream;
-use actix_web::dev::Extensions;
-use actix_web::rt::net::TcpStream;
-
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Extensions, ServiceRequest, ServiceResponse};
 use actix_web::http::{ConnectionType, Method, StatusCode, header};
 use actix_web::middleware::{self, Next};
+use actix_web::rt::net::TcpStream;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Responder, web};
 use actix_web_lab::sse::{self, Sse};
 use futures_util::StreamExt;
@@ -161,7 +159,7 @@ fn client(state: &AppState, request: &HttpRequest) -> ClientKey {
     let peer = request
         .peer_addr()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-    // The last line: a proxy appends its own; the ones before it are the client's word.
+    // The last line of each (see `AppState::client`).
     let raw = |name| {
         request
             .headers()

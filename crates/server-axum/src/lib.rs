@@ -15,12 +15,11 @@ use axum::response::{AppendHeaders, IntoResponse, Json, Response};
 use axum::routing::{MethodRouter, get, post};
 use futures_util::{StreamExt, stream};
 use sse_core::chat::{ChatHeaders, ChatReply};
-use sse_core::client::{FORWARDED, X_FORWARDED_FOR};
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::KEEP_ALIVE_COMMENT;
 use sse_core::{
-    AppState, CancellationToken, ClientKey, Event, Framework, Options, Peer, StreamAnswer,
-    StreamKind, Tls, assets, cors, metrics,
+    AppState, CancellationToken, Event, Framework, Options, Peer, StreamAnswer, StreamKind, Tls,
+    assets, cors, metrics,
 };
 use tokio::net::TcpListener;
 
@@ -64,29 +63,15 @@ pub async fn serve(
     sse_core::serve::serve(listener, tls, state.clone(), app(state)).await
 }
 
-/// The client the per-client limits count: the connection's peer, or whom a trusted proxy
-/// forwarded for.
-fn client(state: &AppState, Peer(peer): Peer, headers: &HeaderMap) -> ClientKey {
-    // The last line: a proxy appends its own; the ones before it are the client's word.
-    let raw = |name| {
-        headers
-            .get_all(name)
-            .iter()
-            .next_back()
-            .map(HeaderValue::as_bytes)
-    };
-    state.client(peer.ip(), raw(FORWARDED), raw(X_FORWARDED_FOR))
-}
-
 /// `GET` on a stream route: the same handler for every stream, told which one it serves.
 fn stream_route(kind: StreamKind) -> MethodRouter<AppState> {
     get(
         move |State(state): State<AppState>,
-              Extension(peer): Extension<Peer>,
+              Extension(Peer(peer)): Extension<Peer>,
               RawQuery(query): RawQuery,
               headers: HeaderMap| async move {
             let last_event_id = headers.get(LAST_EVENT_ID).map(|value| value.as_bytes());
-            let client = client(&state, peer, &headers);
+            let client = state.client_of_request(peer.ip(), &headers);
             match state.open_stream(kind, client, query.as_deref(), last_event_id) {
                 StreamAnswer::Events(events) => {
                     // axum has no retry setting: the `retry:` field is the first event.
@@ -151,7 +136,7 @@ fn to_axum(event: Event) -> sse::Event {
 /// status) is the core's and the same on all three servers.
 async fn post_chat(
     State(state): State<AppState>,
-    Extension(peer): Extension<Peer>,
+    Extension(Peer(peer)): Extension<Peer>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
@@ -163,7 +148,7 @@ async fn post_chat(
         origin: raw(header::ORIGIN),
         host: host(&uri, &headers),
     };
-    let client = client(&state, peer, &headers);
+    let client = state.client_of_request(peer.ip(), &headers);
     let reply = state
         .post_chat(client, chat_headers, body.into_data_stream())
         .await;

@@ -13,11 +13,10 @@ use std::io;
 
 use futures_util::StreamExt;
 use sse_core::chat::{ChatHeaders, ChatReply};
-use sse_core::client::{FORWARDED, X_FORWARDED_FOR};
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::{
-    AppState, CancellationToken, ClientKey, EncodedStream, Framework, Options, Peer, StreamAnswer,
-    StreamKind, Tls, assets, cors, metrics,
+    AppState, CancellationToken, EncodedStream, Framework, Options, Peer, StreamAnswer, StreamKind,
+    Tls, assets, cors, metrics,
 };
 use tokio::net::TcpListener;
 use warp::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, ORIGIN};
@@ -112,20 +111,6 @@ pub async fn serve(
     sse_core::serve::serve(listener, tls, state, service).await
 }
 
-/// The client the per-client limits count: the connection's peer, or whom a trusted proxy
-/// forwarded for.
-fn client(state: &AppState, Peer(peer): Peer, headers: &HeaderMap) -> ClientKey {
-    // The last line: a proxy appends its own; the ones before it are the client's word.
-    let raw = |name| {
-        headers
-            .get_all(name)
-            .iter()
-            .next_back()
-            .map(HeaderValue::as_bytes)
-    };
-    state.client(peer.ip(), raw(FORWARDED), raw(X_FORWARDED_FOR))
-}
-
 /// warp ignores a trailing slash (`/events/` is `/events`); the contract, axum and actix do not.
 fn no_trailing_slash() -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::path::full()
@@ -157,9 +142,9 @@ fn stream_route(
         .and(query)
         .and(warp::header::headers_cloned())
         .map(
-            move |state: AppState, peer, query: String, headers: HeaderMap| {
+            move |state: AppState, Peer(peer), query: String, headers: HeaderMap| {
                 let last_event_id = headers.get(LAST_EVENT_ID).map(|value| value.as_bytes());
-                let client = client(&state, peer, &headers);
+                let client = state.client_of_request(peer.ip(), &headers);
                 match state.open_stream(kind, client, Some(&query), last_event_id) {
                     StreamAnswer::Events(events) => {
                         sse_response(events.encoded(state.keep_alive()))
@@ -202,7 +187,7 @@ fn post_chat(state: AppState) -> impl Filter<Extract = (Response,), Error = Reje
         .and(warp::host::optional())
         .and(warp::body::stream())
         .then(
-            |state: AppState, peer, headers: HeaderMap, host: Option<Authority>, body| async move {
+            |state: AppState, Peer(peer), headers: HeaderMap, host: Option<Authority>, body| async move {
                 let raw = |name| headers.get(name).map(HeaderValue::as_bytes);
                 let chat_headers = ChatHeaders {
                     content_type: raw(CONTENT_TYPE),
@@ -210,7 +195,7 @@ fn post_chat(state: AppState) -> impl Filter<Extract = (Response,), Error = Reje
                     origin: raw(ORIGIN),
                     host: host.as_ref().map(|host| host.as_str().as_bytes()),
                 };
-                let client = client(&state, peer, &headers);
+                let client = state.client_of_request(peer.ip(), &headers);
                 json_reply(state.post_chat(client, chat_headers, body).await)
             },
         )

@@ -62,8 +62,7 @@ pub fn client_of(
     forwarded: Option<&[u8]>,
     x_forwarded_for: Option<&[u8]>,
 ) -> ClientKey {
-    let is_trusted = |addr: &IpAddr| trusted.iter().any(|net| net.contains(&addr.to_canonical()));
-    if !is_trusted(&peer) {
+    if !is_trusted(peer, trusted) {
         return ClientKey::of(peer);
     }
     let hops: Vec<Option<IpAddr>> = match (forwarded, x_forwarded_for) {
@@ -77,7 +76,7 @@ pub fn client_of(
             // The entry was written by a proxy we trust: believe it, and go on if it is one too.
             Some(addr) => {
                 client = addr;
-                if !is_trusted(&addr) {
+                if !is_trusted(addr, trusted) {
                     break;
                 }
             }
@@ -86,6 +85,13 @@ pub fn client_of(
         }
     }
     ClientKey::of(client)
+}
+
+/// Whether `addr` (an IPv4 address written as IPv6 counts as IPv4) is one of the `trusted`
+/// proxies, `--trusted-proxy`.
+pub fn is_trusted(addr: IpAddr, trusted: &[IpNet]) -> bool {
+    let addr = addr.to_canonical();
+    trusted.iter().any(|net| net.contains(&addr))
 }
 
 /// The `for=` of each element of a `Forwarded` header, left to right.

@@ -9,7 +9,7 @@
 //! | `sse_streams_refused_total` | | streams turned away by `--max-streams` |
 //! | `sse_streams_refused_per_client_total` | | streams turned away by `--max-streams-per-client` |
 //! | `sse_streams_write_timeouts_total` | | streams closed because their client accepted nothing for `--write-timeout-secs` |
-//! | `sse_connections_refused_total` | | connections closed at once: the open-files limit or `--max-connections-per-client` was reached (axum, warp) |
+//! | `sse_connections_refused_total` | | connections closed at once: the open-files limit or `--max-connections-per-client` was reached |
 //! | `sse_events_sent_total` | `stream` | events handed to the framework to write (`retry:` and keep-alive comments not counted; chat's `lagged` notices are) |
 //! | `sse_chat_messages_published_total` | | messages accepted by `POST /chat` |
 //! | `sse_chat_lagged_total` | | `lagged` notices sent to chat subscribers that fell behind |

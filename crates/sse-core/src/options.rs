@@ -80,9 +80,9 @@ pub struct Options {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_streams_per_client: usize,
 
-    /// Connections one client address may hold open at once (axum and warp; actix-web has no
-    /// hook to refuse a connection). Above --max-streams-per-client, since over HTTP/1.1 each
-    /// stream is a connection; a --trusted-proxy is not limited.
+    /// Connections one client address may hold open at once; past this its new connections are
+    /// closed at once. Above --max-streams-per-client, since over HTTP/1.1 each stream is a
+    /// connection; a --trusted-proxy is not limited.
     #[arg(long, default_value_t = 512,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_connections_per_client: usize,

@@ -88,7 +88,7 @@ struct Inner {
     open_streams: AtomicUsize,
     /// Streams open per client address, for `--max-streams-per-client`.
     per_client: PerClient,
-    /// Connections open, in all and per client address (axum and warp count them).
+    /// Connections open, in all and per client address (see [`AppState::take_connection`]).
     connections: AtomicUsize,
     connections_per_client: PerClient,
     post_limit: PostLimit,
@@ -188,10 +188,7 @@ impl AppState {
             return Err("the open-files limit is reached");
         }
         let options = self.options();
-        let trusted = options
-            .trusted_proxies
-            .iter()
-            .any(|net| net.contains(&peer.to_canonical()));
+        let trusted = client::is_trusted(peer, &options.trusted_proxies);
         let client = (!trusted).then(|| ClientKey::of(peer));
         if let Some(client) = client {
             let max = options.max_connections_per_client;
@@ -208,7 +205,9 @@ impl AppState {
     }
 
     /// The client behind a request from `peer`: `peer` itself, or, when it is a
-    /// `--trusted-proxy`, whom its `Forwarded` or `X-Forwarded-For` header names.
+    /// `--trusted-proxy`, whom its `Forwarded` or `X-Forwarded-For` header names (the raw
+    /// bytes of each header's last line, where a proxy appends its own; the lines before it
+    /// are the client's word). For actix-web, whose header map is its own.
     pub fn client(
         &self,
         peer: IpAddr,
@@ -217,6 +216,20 @@ impl AppState {
     ) -> ClientKey {
         let trusted = &self.options().trusted_proxies;
         client::client_of(peer, trusted, forwarded, x_forwarded_for)
+    }
+
+    /// [`AppState::client`], reading the headers from `http`'s header map (axum's and
+    /// warp's).
+    pub fn client_of_request(&self, peer: IpAddr, headers: &http::HeaderMap) -> ClientKey {
+        let last_line = |name| {
+            let mut lines = headers.get_all(name).iter();
+            lines.next_back().map(http::HeaderValue::as_bytes)
+        };
+        self.client(
+            peer,
+            last_line(client::FORWARDED),
+            last_line(client::X_FORWARDED_FOR),
+        )
     }
 
     /// What every request must pass before any route: a path, and one `Host` this server
