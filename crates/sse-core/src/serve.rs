@@ -109,7 +109,7 @@ where
             service: TowerToHyperService::new(service.clone()),
             state: state.clone(),
             peer: Peer(peer),
-            served: Arc::new(AtomicBool::new(false)),
+            served: None,
         };
         let (watcher, builders) = (graceful.watcher(), Arc::clone(&builders));
         // Two kinds of task, each as small as its own connection: a task is allocated at the
@@ -122,12 +122,14 @@ where
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
+                let mut service = service;
                 tokio::spawn(async move {
                     let Some(tls) = handshake(&acceptor, tcp).await else {
                         return;
                     };
-                    let served = Arc::clone(&service.served);
                     if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                        let served = Arc::new(AtomicBool::new(false));
+                        service.served = Some(Arc::clone(&served));
                         let connection =
                             builders.http2.serve_connection(TokioIo::new(tls), service);
                         let connection = first_request_within(watcher.watch(connection), served);
@@ -158,9 +160,9 @@ struct Gated<S> {
     service: S,
     state: AppState,
     peer: Peer,
-    /// Set by the first request: an HTTP/2 connection without one is closed after
-    /// [`REQUEST_HEAD_TIMEOUT`].
-    served: Arc<AtomicBool>,
+    /// HTTP/2 only: set by the first request, since a connection without one is closed after
+    /// [`REQUEST_HEAD_TIMEOUT`] (HTTP/1.1 has hyper's own timer for it).
+    served: Option<Arc<AtomicBool>>,
 }
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for Gated<S>
@@ -180,7 +182,9 @@ where
     /// the future here leaves hyper a 16-byte box, and the future's own allocation is freed as
     /// soon as the response has started.
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
-        self.served.store(true, Ordering::Relaxed);
+        if let Some(served) = &self.served {
+            served.store(true, Ordering::Relaxed);
+        }
         if let Some(turned) = self.state.turn_away(head(&request)) {
             let response = Response::builder()
                 .status(turned.status)
