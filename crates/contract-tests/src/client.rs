@@ -482,6 +482,11 @@ impl Response {
         self.inner.headers().get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// How many times the header `name` was sent.
+    pub fn header_count(&self, name: &str) -> usize {
+        self.inner.headers().get_all(name).iter().count()
+    }
+
     /// The whole body as text; fails the test if it does not end within [`PATIENCE`].
     pub async fn text(self) -> String {
         let fw = self.framework;

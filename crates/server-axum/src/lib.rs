@@ -85,8 +85,14 @@ fn stream_route(kind: StreamKind) -> MethodRouter<AppState> {
                     let keep_alive = KeepAlive::new()
                         .interval(state.keep_alive())
                         .text(KEEP_ALIVE_COMMENT);
-                    let headers = AppendHeaders(events_headers.iter().copied());
-                    (headers, Sse::new(events).keep_alive(keep_alive)).into_response()
+                    let mut response = Sse::new(events).keep_alive(keep_alive).into_response();
+                    // axum's `Sse` sets `Cache-Control` itself: insert, not append, so that
+                    // each header is sent once.
+                    for &(name, value) in events_headers {
+                        let value = HeaderValue::from_static(value);
+                        response.headers_mut().insert(name, value);
+                    }
+                    response
                 }
                 // Chat: bytes encoded once by the hub, shared by every subscriber, sent as they are.
                 StreamAnswer::Encoded(bytes) => (
