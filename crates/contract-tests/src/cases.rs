@@ -305,6 +305,26 @@ pub async fn unusable_last_event_id_starts_fresh(target: Target) {
     }
 }
 
+/// Ids at the top of the range (`u64::MAX`): the clock resumed after 18446744073709551615 has
+/// no next id and starts again at 1; the counter sends that count with that id and ends its
+/// stream, so the browser's reconnect starts it again at 0.
+pub async fn ids_at_the_top_of_the_range_start_again_or_end(target: Target) {
+    let server = Server::start(target, &[]).await;
+    let fw = target.framework;
+    let top = u64::MAX.to_string();
+    let mut clock = server.get_resuming("/events", top.as_bytes()).await.events();
+    assert_eq!(clock.next().await.id, "1", "[{fw}] the clock after {top}");
+    if target.has_counter() {
+        let below = (u64::MAX - 1).to_string();
+        let path = format!("/events/counter?{FAST}");
+        let mut counter = server.get_resuming(&path, below.as_bytes()).await.events();
+        let event = counter.next().await;
+        let count = format!(r#"{{"count":{top}}}"#);
+        assert_eq!((&event.id, &event.data), (&top, &count), "[{fw}]");
+        counter.assert_ends().await;
+    }
+}
+
 /// The paragraph: five sentences with ids 1 to 5, then `event: end` with no id, then the end.
 pub async fn paragraph_sends_five_sentences_then_end_and_closes(target: Target) {
     let server = Server::start(target, &[]).await;

@@ -43,6 +43,7 @@ macro_rules! contract_suite {
             cases::clock_resumes_after_last_event_id_header,
             cases::clock_resumes_from_last_event_id_query,
             cases::unusable_last_event_id_starts_fresh,
+            cases::ids_at_the_top_of_the_range_start_again_or_end,
             cases::paragraph_sends_five_sentences_then_end_and_closes,
             cases::paragraph_bytes_are_exact,
             cases::paragraph_resumes_after_last_event_id,
