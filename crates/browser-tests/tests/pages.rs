@@ -2,7 +2,7 @@
 //! (`axum::paragraph_appears_once_and_the_204_stops_the_browser`, ...); the `/compare` cases
 //! run the three servers at once. Every case also checks that no script threw an error.
 //!
-//! `cargo test -p browser-tests`; the README's screenshots come from
+//! `cargo test -p browser-tests`; the screenshots of the README and the book come from
 //! `cargo test -p browser-tests -- --ignored screenshots`.
 
 use std::time::Duration;
@@ -394,9 +394,9 @@ async fn compare_hints_at_run_all_when_a_server_is_down() {
     browser.close().await;
 }
 
-/// Writes `docs/demo.png` and `docs/compare.png` for the README.
+/// Writes `docs/src/img/demo.png` and `docs/src/img/compare.png` for the README and the book.
 #[tokio::test]
-#[ignore = "writes the README's screenshots: cargo test -p browser-tests -- --ignored screenshots"]
+#[ignore = "writes the book's screenshots: cargo test -p browser-tests -- --ignored screenshots"]
 async fn screenshots() {
     // On the default ports, as a reader will see them.
     let servers: Vec<Running> = Which::ALL
@@ -404,8 +404,8 @@ async fn screenshots() {
         .map(|&w| Running::start_on(w, w.framework().default_port, &[]))
         .collect();
     let ports: Vec<u16> = servers.iter().map(|s| s.port).collect();
-    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
-    std::fs::create_dir_all(&docs).expect("docs/");
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/src/img");
+    std::fs::create_dir_all(&docs).expect("docs/src/img/");
 
     let browser = Browser::start(1200, 1250).await;
     browser.goto(&servers[0].url("/")).await;
@@ -417,12 +417,14 @@ async fn screenshots() {
     browser.eval(fill).await;
     browser.click(".chat-form button[type=submit]").await;
     sleep(Duration::from_secs(4)).await;
-    std::fs::write(docs.join("demo.png"), browser.screenshot().await).expect("docs/demo.png");
+    std::fs::write(docs.join("demo.png"), browser.screenshot().await)
+        .expect("docs/src/img/demo.png");
     browser.close().await;
 
     let browser = Browser::start(1200, 820).await;
     browser.goto(&compare_url(&servers[0], &ports)).await;
     sleep(Duration::from_secs(5)).await;
-    std::fs::write(docs.join("compare.png"), browser.screenshot().await).expect("docs/compare.png");
+    std::fs::write(docs.join("compare.png"), browser.screenshot().await)
+        .expect("docs/src/img/compare.png");
     browser.close().await;
 }

@@ -312,7 +312,10 @@ pub async fn ids_at_the_top_of_the_range_start_again_or_end(target: Target) {
     let server = Server::start(target, &[]).await;
     let fw = target.framework;
     let top = u64::MAX.to_string();
-    let mut clock = server.get_resuming("/events", top.as_bytes()).await.events();
+    let mut clock = server
+        .get_resuming("/events", top.as_bytes())
+        .await
+        .events();
     assert_eq!(clock.next().await.id, "1", "[{fw}] the clock after {top}");
     if target.has_counter() {
         let below = (u64::MAX - 1).to_string();
