@@ -12,7 +12,7 @@
 #           (--retry-jitter 0). axum, actix and warp only.
 # and writes target/compare/report.md (one table) and target/compare/report.svg (a chart).
 #
-#   scripts/compare.sh                      the README's numbers (about 5.5 minutes after the build)
+#   scripts/compare.sh                      the book's numbers, docs/src/measured.md (about 5.5 minutes after the build)
 #   scripts/compare.sh --clients 1000 --secs 5      a quick run
 #   scripts/compare.sh --servers axum       one server only (or 'axum floor', ...)
 #   scripts/compare.sh --tls                adds the load over HTTP/2 (TLS) for each server: the

@@ -363,7 +363,7 @@ pub async fn paragraph_sends_five_sentences_then_end_and_closes(target: Target) 
 
 /// The paragraph's exact bytes: the same on every server, a space after every colon, the end
 /// event without an id. Comment frames are left out: actix-web-lab writes its keep-alive even
-/// while events flow (a difference the README lists).
+/// while events flow when used alone (the book's frameworks chapter, `docs/src/frameworks.md`).
 pub async fn paragraph_bytes_are_exact(target: Target) {
     let server = Server::start(target, &[]).await;
     let raw = server

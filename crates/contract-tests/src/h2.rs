@@ -75,7 +75,7 @@ pub async fn streams_share_one_connection_with_no_connection_specific_headers(ta
 ///
 /// actix-web is the exception for a reset alone: its HTTP/2 dispatcher does not watch for
 /// RST_STREAM and notices only when it next writes to the stream, at the latest the keep-alive
-/// comment (README, "Known differences"). So actix runs this case with `--keep-alive-secs 2`:
+/// comment (the book's frameworks chapter, "Known differences"). So actix runs this case with `--keep-alive-secs 2`:
 /// released within 2 + 5 s. A closed connection it notices at once (see its `on_connect`).
 pub async fn a_reset_stream_and_a_closed_connection_are_released_within_5s(target: Target) {
     let fw = target.framework;

@@ -9,7 +9,8 @@ use sse_core::{Options, Tls, logging, net, shutdown};
 /// jemalloc, as in all three servers, so that their figures compare frameworks, not allocators.
 /// For axum and warp it saves 2 to 3 KiB per open stream; for actix-web it makes no difference
 /// (13.4 KiB against 13.2), since actix writes into both of its 8 KiB buffers, and a written
-/// page counts whoever allocated it (the README's benchmark section has the figures).
+/// page counts whoever allocated it (the book's chapter "Measured", `docs/src/measured.md`, has
+/// the figures).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

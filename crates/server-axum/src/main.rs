@@ -9,7 +9,7 @@ use sse_core::{Options, Tls, logging, net, shutdown};
 /// jemalloc, as in all three servers: an open stream costs 2 to 3 KiB less than with the system
 /// allocator, because jemalloc writes no header in front of a block, and the 8 KiB that hyper
 /// reserves on each connection for a read that never comes then costs no memory at all (the
-/// README's benchmark section has the figures).
+/// book's chapter "Measured", `docs/src/measured.md`, has the figures).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

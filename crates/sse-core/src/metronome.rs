@@ -4,7 +4,7 @@
 //! With a timer of its own, each of 10,000 clocks at one event a second wakes the server at its
 //! own moment: 10,000 scattered wake-ups a second. With one shared beat, the server wakes once a
 //! second and every stream writes its event in the same burst. `scripts/compare.sh` measured the
-//! difference: see "Measured side by side" in the README.
+//! difference: see the book's chapter "Measured" (`docs/src/measured.md`).
 //!
 //! A stream still sends its first event at once, then one per beat. The beat's phase is shared,
 //! so the second event can come sooner than a whole interval after the first; a beat less than
