@@ -36,10 +36,14 @@ impl fmt::Display for Broken {
     }
 }
 
+/// The book's chapters, which mdBook builds into web pages.
+pub const BOOK: &str = "docs/src";
+
 /// Folders that hold no sources of ours: builds, dependencies, the built book, git itself.
 const SKIPPED: [&str; 4] = ["target", "node_modules", "book", ".git"];
 
-/// Every Markdown file under `root`, sorted, outside the [`SKIPPED`] folders.
+/// Every Markdown file under `root`, sorted, outside the folders that hold no sources of ours
+/// (`target`, `node_modules`, the built `book`, `.git`).
 pub fn markdown_files(root: &Path) -> io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut folders = vec![root.to_path_buf()];
@@ -77,7 +81,13 @@ pub fn check_file(root: &Path, file: &Path) -> io::Result<Vec<Broken>> {
             } else {
                 from_dir
             };
-            let problem = target::check(root, within, &link).err()?;
+            let problem = match target::check(root, within, &link) {
+                Err(problem) => problem,
+                Ok(()) if target::leaves_the_book(&root.join(BOOK), from_dir, &link) => {
+                    Problem::PageOutsideTheBook
+                }
+                Ok(()) => return None,
+            };
             Some(Broken {
                 file: relative.clone(),
                 line: link.line,

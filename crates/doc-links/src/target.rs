@@ -25,6 +25,9 @@ pub enum Problem {
     AnchorIntoCode(String),
     /// The item the link's text names is not in the file.
     NoSuchItem(String),
+    /// A chapter of the book links to a Markdown page outside the book: mdBook turns the link
+    /// into one to an `.html` page that is never built.
+    PageOutsideTheBook,
 }
 
 impl fmt::Display for Problem {
@@ -42,6 +45,10 @@ impl fmt::Display for Problem {
                 write!(f, "#{anchor}: only Markdown files have anchors")
             }
             Problem::NoSuchItem(name) => write!(f, "`{name}` is not in that file"),
+            Problem::PageOutsideTheBook => f.write_str(
+                "the built book would link to an .html page that does not exist: \
+                 link to the folder instead (GitHub shows its README)",
+            ),
         }
     }
 }
@@ -92,6 +99,17 @@ pub fn check(root: &Path, from_dir: &Path, link: &Link) -> Result<(), Problem> {
         }
         _ => Ok(()),
     }
+}
+
+/// Whether `link`, in a chapter of the book in `from_dir`, leads to a Markdown page outside the
+/// book's sources, `book`.
+pub fn leaves_the_book(book: &Path, from_dir: &Path, link: &Link) -> bool {
+    let path = link.target.split('#').next().unwrap_or_default();
+    if has_scheme(path) || !path.ends_with(".md") || !from_dir.starts_with(book) {
+        return false;
+    }
+    let root = book.ancestors().last().unwrap_or(book);
+    resolve(root, from_dir, path).is_ok_and(|page| !page.starts_with(book))
 }
 
 /// `https://...`, `mailto:...`: a scheme before any `/`.

@@ -67,7 +67,7 @@ fn broken_links_are_each_found_with_their_line_and_reason() {
             ("README.md", readme),
             (
                 "docs/src/chapter.md",
-                "# The streams\n[back](../../README.md#map)\n",
+                "# The streams\n[folder](../../crates/a/)\n[page](../../README.md#map)\n",
             ),
             ("crates/a/src/lib.rs", "fn to_axum() {}\n"),
         ],
@@ -84,6 +84,8 @@ fn broken_links_are_each_found_with_their_line_and_reason() {
             (8, Problem::OutsideRepository),
             (9, Problem::Absolute),
             (10, Problem::NoSuchHeading("mop".to_string())),
+            // docs/src/chapter.md, after README.md
+            (3, Problem::PageOutsideTheBook),
         ]
     );
 }
@@ -99,7 +101,7 @@ fn a_repository_whose_links_all_lead_somewhere_passes() {
             ),
             (
                 "docs/src/a.md",
-                "# A\n![picture](img/p.png) [map](../../README.md#map)\n",
+                "# A\n![picture](img/p.png) [code](../../src/)\n",
             ),
             ("docs/src/img/p.png", "png"),
             ("src/lib.rs", "pub async fn serve() {}\n"),

@@ -146,7 +146,7 @@ impl Connection {
     }
 
     /// `GET` an event stream on this connection, read by the load clients' lean
-    /// [`scan`](crate::scan).
+    /// [`scan`](mod@crate::scan).
     pub async fn scan(
         &self,
         target: &Target,
@@ -188,7 +188,7 @@ pub async fn subscribe(target: &Target) -> Result<Events, Error> {
 }
 
 /// `GET` an event stream on a new connection, with `Last-Event-ID` when given, read by the
-/// load clients' lean [`scan`](crate::scan): over `http://`, straight from the socket.
+/// load clients' lean [`scan`](mod@crate::scan): over `http://`, straight from the socket.
 pub async fn scan(target: &Target, last_event_id: Option<u64>) -> Result<scan::Stream, Error> {
     if target.tls {
         return connect(target).await?.scan(target, last_event_id).await;

@@ -53,7 +53,7 @@ struct Message<'a> {
 /// - The log holds the last `capacity` (`--history`) messages, each already encoded as the
 ///   exact bytes of its event. That is all the memory chat uses, however many subscribers there
 ///   are and however slowly they read.
-/// - A subscriber owns no queue, only a cursor and at most [`BATCH`] shared handles (which may
+/// - A subscriber owns no queue, only a cursor and at most `BATCH` (32) shared handles (which may
 ///   keep up to that many messages alive after the log has dropped them). One that stops
 ///   reading (its socket is full, so the framework stops polling it) costs nothing more while
 ///   it waits; when it reads again it catches up from the log.

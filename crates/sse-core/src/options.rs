@@ -94,7 +94,7 @@ pub struct Options {
     pub trusted_proxies: Vec<IpNet>,
 
     /// A host name (the Host header, any port) this server answers to; repeat for more. Always
-    /// allowed: localhost, 127.0.0.1, [::1] and --host. Any other Host is refused (421), which
+    /// allowed: localhost, 127.0.0.1, ::1 and --host. Any other Host is refused (421), which
     /// stops DNS rebinding; `*` allows every host.
     #[arg(long = "allowed-host", value_name = "NAME")]
     pub allowed_hosts: Vec<String>,

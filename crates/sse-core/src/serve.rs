@@ -62,7 +62,7 @@ const HTTP1_BUFFER: usize = 64 * 1024;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Serves `service` on `listener` (over TLS with `tls`) until `state`'s shutdown token is
-/// cancelled, then stops accepting and gives open connections [`DRAIN_TIMEOUT`] to close.
+/// cancelled, then stops accepting and gives open connections `DRAIN_TIMEOUT` (1 s) to close.
 ///
 /// Each request passes `state`'s gate ([`AppState::turn_away`]) before `service` sees it, and
 /// carries its connection's [`Peer`] address. Past [`AppState::max_connections`] (what the
