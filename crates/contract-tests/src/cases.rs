@@ -1,5 +1,6 @@
-//! The cases of the contract (`../shared/CONTRACT.md`), one function each, named after the
-//! behaviour they check. [`crate::contract_suite!`] runs every one against a server binary.
+//! The cases of the contract (the book's chapter `docs/src/contract.md`, which names every case
+//! beside the rule it checks), one function each, named after the behaviour they check.
+//! [`crate::contract_suite!`] runs every one against a server binary.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,7 @@ use tokio::net::TcpStream;
 use crate::client::{Events, PATIENCE, Server, Target, contains, ids, read_socket_until};
 use crate::operations;
 
-/// The paragraph, as CONTRACT.md gives it (not imported from the code under test).
+/// The paragraph, as the contract gives it (not imported from the code under test).
 const SENTENCES: [&str; 5] = [
     "Hello, this is an example of a continuous text output.",
     "It contains multiple sentences, each of which will be sent to the client as an event.",

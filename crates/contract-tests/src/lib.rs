@@ -1,7 +1,8 @@
-//! The contract suite, written once and run against every server's real binary over real
-//! sockets: each case in [`cases`], [`chat`], [`operations`] and [`defence`] starts the server on `127.0.0.1:0` as a child process, talks
-//! HTTP to it, and reads its streams with `eventsource-stream`, an SSE parser this project did
-//! not write.
+//! The contract suite (its rules are the book's chapter `docs/src/contract.md`), written once
+//! and run against every server's real binary over real sockets: each case in [`cases`],
+//! [`chat`], [`operations`] and [`defence`] starts the server on `127.0.0.1:0` as a child
+//! process, talks HTTP to it, and reads its streams with `eventsource-stream`, an SSE parser
+//! this project did not write.
 //!
 //! A server crate runs the whole suite with one line in `tests/contract.rs`:
 //!
