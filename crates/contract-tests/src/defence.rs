@@ -423,15 +423,16 @@ pub async fn a_subscriber_that_stops_reading_is_closed_after_the_write_timeout(t
     wait_for_sample(&server, r#"sse_streams_open{stream="chat"}"#, 2, PATIENCE).await;
     let mut publisher = server.connect().await;
     let text = "y".repeat(1000);
-    // 1 MB: more than every buffer between the server and the stalled client holds.
-    for _ in 0..1000 {
-        publisher.post_chat("ann", &text).await;
-    }
-    assert_eq!(
-        reader.take(1000).await.len(),
-        1000,
-        "[{fw}] the reading subscriber"
-    );
+    // 1 MB: more than every buffer between the server and the stalled client holds. The reader
+    // reads while the posts go out: left unread for longer than the write timeout, it would be
+    // closed as a stalled client too.
+    let publish = async {
+        for _ in 0..1000 {
+            publisher.post_chat("ann", &text).await;
+        }
+    };
+    let ((), received) = tokio::join!(publish, reader.take(1000));
+    assert_eq!(received.len(), 1000, "[{fw}] the reading subscriber");
     let (queued, ss) = send_queue_bytes(&server, stalled.local_addr().expect("addr").port());
     assert!(
         queued <= 256 * 1024,
