@@ -1,5 +1,6 @@
 //! `POST /chat`: what a message must look like before it reaches the
-//! [`Hub`](crate::hub::Hub), and the answer for each way it can be wrong. The same checks and the same words on all three servers.
+//! [`Hub`](crate::hub::Hub), and the answer for each way it can be wrong. The same checks and
+//! the same words on all three servers.
 //!
 //! Tested by `cargo test -p sse-core chat`.
 
