@@ -626,6 +626,20 @@ impl Events {
     }
 }
 
+/// How many of `sockets` the server has closed (each reads its end, or an error) before
+/// `within` has passed; an open one is waited on until then, so the whole takes at most
+/// `within`.
+pub async fn closed_within(sockets: &mut [TcpStream], within: Duration) -> usize {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut closed = 0;
+    for socket in sockets {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout_at(deadline, socket.read(&mut byte)).await;
+        closed += usize::from(matches!(read, Ok(Ok(0) | Err(_))));
+    }
+    closed
+}
+
 /// Reads from a raw `socket` until `done` holds for everything read so far, or the server closes
 /// the connection; fails the test, naming `what` it waited for, if neither happens within
 /// [`PATIENCE`]. Returns everything read.

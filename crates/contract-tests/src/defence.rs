@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::cases;
-use crate::client::{PATIENCE, Protocol, Server, Target, contains};
+use crate::client::{PATIENCE, Protocol, Server, Target, closed_within, contains};
 use crate::operations::{metrics, raw_status, read_past, sample, wait_for_sample};
 
 /// A raw HTTP/1.1 connection from `from` (any 127.x.y.z address is this machine).
@@ -59,13 +59,7 @@ pub async fn one_client_at_its_connection_limit_leaves_others_served(target: Tar
         held.push(TcpStream::connect(server.addr).await.expect("connect"));
     }
     // Each one open is still open after a second; a closed one reads its end well before that.
-    let mut closed = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-    for socket in &mut held {
-        let mut byte = [0u8; 1];
-        let read = tokio::time::timeout_at(deadline, socket.read(&mut byte)).await;
-        closed += usize::from(matches!(read, Ok(Ok(0) | Err(_))));
-    }
+    let closed = closed_within(&mut held, Duration::from_secs(1)).await;
     assert_eq!(closed, 1, "[{fw}] connections closed of the six");
     let mut other = connect_from(&server, [127, 0, 0, 2]).await;
     let request = "GET /events HTTP/1.1\r\nhost: localhost\r\n\r\n";

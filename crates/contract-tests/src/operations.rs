@@ -7,7 +7,7 @@ use hyper::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::client::{PATIENCE, Server, Target, contains, read_socket_until};
+use crate::client::{PATIENCE, Server, Target, closed_within, contains, read_socket_until};
 
 /// The four stream routes, each with a query that makes it send at once and then stay open.
 const ROUTES: [(&str, &str); 4] = [
@@ -281,16 +281,8 @@ pub async fn at_the_open_files_limit_streams_are_turned_away_and_health_answers(
     for _ in 0..60 {
         extra.push(TcpStream::connect(server.addr).await.expect("connect"));
     }
-    let mut closed = 0;
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    for mut socket in extra {
-        let mut byte = [0u8; 1];
-        let read = tokio::time::timeout_at(deadline, socket.read(&mut byte));
-        if matches!(read.await, Ok(Ok(0) | Err(_))) {
-            closed += 1;
-        }
-        held.push(socket);
-    }
+    let closed = closed_within(&mut extra, PATIENCE).await;
+    held.extend(extra);
     assert!(
         closed >= 10,
         "[{fw}] only {closed} of 60 connections past the limit were closed at once"
