@@ -72,6 +72,7 @@ pub fn check_file(root: &Path, file: &Path) -> io::Result<Vec<Broken>> {
     let text = fs::read_to_string(file)?;
     let from_dir = file.parent().unwrap_or(root);
     let relative = file.strip_prefix(root).unwrap_or(file).to_path_buf();
+    let book = root.join(BOOK);
     let broken = markdown::links(&text)
         .into_iter()
         .filter_map(|link| {
@@ -83,7 +84,7 @@ pub fn check_file(root: &Path, file: &Path) -> io::Result<Vec<Broken>> {
             };
             let problem = match target::check(root, within, &link) {
                 Err(problem) => problem,
-                Ok(()) if target::leaves_the_book(&root.join(BOOK), from_dir, &link) => {
+                Ok(()) if target::leaves_the_book(root, &book, from_dir, &link) => {
                     Problem::PageOutsideTheBook
                 }
                 Ok(()) => return None,

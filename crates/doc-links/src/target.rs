@@ -66,8 +66,9 @@ const KINDS: [&str; 9] = [
     "macro_rules!",
 ];
 
-/// Checks `link`, found in a file in `from_dir`, against the repository at `root`. Links with
-/// a scheme (`https:`, `mailto:`) are not this check's business.
+/// Checks `link`, found in a file in `from_dir`, against the repository at `root`; for a link
+/// to a heading of the same file (`#anchor`), `from_dir` is that file. Links with a scheme
+/// (`https:`, `mailto:`) are not this check's business.
 pub fn check(root: &Path, from_dir: &Path, link: &Link) -> Result<(), Problem> {
     let target = link.target.as_str();
     if has_scheme(target) {
@@ -91,7 +92,7 @@ pub fn check(root: &Path, from_dir: &Path, link: &Link) -> Result<(), Problem> {
         None
     };
     if let Some(anchor) = anchor {
-        check_anchor(&file, text.as_deref(), anchor, path.is_empty())?;
+        check_anchor(&file, text.as_deref(), anchor)?;
     }
     match (&link.code, text) {
         (Some(code), Some(text)) if file.extension().is_some_and(|e| e == "rs") => {
@@ -101,14 +102,13 @@ pub fn check(root: &Path, from_dir: &Path, link: &Link) -> Result<(), Problem> {
     }
 }
 
-/// Whether `link`, in a chapter of the book in `from_dir`, leads to a Markdown page outside the
-/// book's sources, `book`.
-pub fn leaves_the_book(book: &Path, from_dir: &Path, link: &Link) -> bool {
+/// Whether `link`, in a chapter of the book in `from_dir`, leads to a Markdown page of the
+/// repository at `root` outside the book's sources, `book`.
+pub fn leaves_the_book(root: &Path, book: &Path, from_dir: &Path, link: &Link) -> bool {
     let path = link.target.split('#').next().unwrap_or_default();
     if has_scheme(path) || !path.ends_with(".md") || !from_dir.starts_with(book) {
         return false;
     }
-    let root = book.ancestors().last().unwrap_or(book);
     resolve(root, from_dir, path).is_ok_and(|page| !page.starts_with(book))
 }
 
@@ -147,15 +147,10 @@ fn resolve(root: &Path, from_dir: &Path, path: &str) -> Result<PathBuf, Problem>
     Ok(resolved)
 }
 
-/// `#anchor` on `file`: a heading of a Markdown file, never a line number. `same_file` is a
-/// link within the file that holds it (`from_dir` is then that file).
-fn check_anchor(
-    file: &Path,
-    text: Option<&str>,
-    anchor: &str,
-    same_file: bool,
-) -> Result<(), Problem> {
-    let is_markdown = same_file || file.extension().is_some_and(|e| e == "md");
+/// `#anchor` on `file`, whose `text` was read when it is a file: a heading of a Markdown file,
+/// never a line number.
+fn check_anchor(file: &Path, text: Option<&str>, anchor: &str) -> Result<(), Problem> {
+    let is_markdown = file.extension().is_some_and(|e| e == "md");
     if anchor.len() > 1
         && anchor.starts_with('L')
         && anchor[1..].starts_with(|c: char| c.is_ascii_digit())
@@ -165,11 +160,7 @@ fn check_anchor(
     if !is_markdown {
         return Err(Problem::AnchorIntoCode(anchor.to_string()));
     }
-    let text = match text {
-        Some(text) => text.to_string(),
-        None => fs::read_to_string(file).unwrap_or_default(),
-    };
-    if markdown::anchors(&text).contains(anchor) {
+    if text.is_some_and(|text| markdown::anchors(text).contains(anchor)) {
         Ok(())
     } else {
         Err(Problem::NoSuchHeading(anchor.to_string()))
