@@ -159,15 +159,13 @@ fn client(state: &AppState, request: &HttpRequest) -> ClientKey {
     let peer = request
         .peer_addr()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-    // The last line of each (see `AppState::client`).
-    let raw = |name| {
+    let lines = |name| {
         request
             .headers()
             .get_all(name)
-            .last()
             .map(|value| value.as_bytes())
     };
-    state.client(peer, raw(FORWARDED), raw(X_FORWARDED_FOR))
+    state.client(peer, lines(FORWARDED), lines(X_FORWARDED_FOR))
 }
 
 /// Counts a new connection against the open-files limit and `--max-connections-per-client`

@@ -205,30 +205,34 @@ impl AppState {
     }
 
     /// The client behind a request from `peer`: `peer` itself, or, when it is a
-    /// `--trusted-proxy`, whom its `Forwarded` or `X-Forwarded-For` header names (the raw
-    /// bytes of each header's last line, where a proxy appends its own; the lines before it
-    /// are the client's word). For actix-web, whose header map is its own.
-    pub fn client(
+    /// `--trusted-proxy`, whom its `Forwarded` or `X-Forwarded-For` header names, given as the
+    /// raw bytes of each header's lines. Only the last line is read: a proxy appends its own,
+    /// and the lines before it are the client's word. actix-web calls it with its own header
+    /// map's lines; axum and warp through [`AppState::client_of_request`].
+    pub fn client<'a>(
         &self,
         peer: IpAddr,
-        forwarded: Option<&[u8]>,
-        x_forwarded_for: Option<&[u8]>,
+        forwarded: impl IntoIterator<Item = &'a [u8]>,
+        x_forwarded_for: impl IntoIterator<Item = &'a [u8]>,
     ) -> ClientKey {
         let trusted = &self.options().trusted_proxies;
-        client::client_of(peer, trusted, forwarded, x_forwarded_for)
+        let (forwarded, x_forwarded_for) = (forwarded.into_iter(), x_forwarded_for.into_iter());
+        client::client_of(peer, trusted, forwarded.last(), x_forwarded_for.last())
     }
 
     /// [`AppState::client`], reading the headers from `http`'s header map (axum's and
     /// warp's).
     pub fn client_of_request(&self, peer: IpAddr, headers: &http::HeaderMap) -> ClientKey {
-        let last_line = |name| {
-            let mut lines = headers.get_all(name).iter();
-            lines.next_back().map(http::HeaderValue::as_bytes)
+        let lines = |name| {
+            headers
+                .get_all(name)
+                .into_iter()
+                .map(http::HeaderValue::as_bytes)
         };
         self.client(
             peer,
-            last_line(client::FORWARDED),
-            last_line(client::X_FORWARDED_FOR),
+            lines(client::FORWARDED),
+            lines(client::X_FORWARDED_FOR),
         )
     }
 
