@@ -18,7 +18,7 @@ use actix_web::rt::net::TcpStream;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Responder, web};
 use actix_web_lab::sse::{self, Sse};
 use futures_util::StreamExt;
-use sse_core::chat::{ChatHeaders, ChatReply};
+use sse_core::chat::{ChatHeaders, ChatReply, room_in_path};
 use sse_core::client::{FORWARDED, X_FORWARDED_FOR};
 use sse_core::gate::RequestHead;
 use sse_core::keep_alive::KeepAlive;
@@ -48,7 +48,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(stream_route("/events/counter", StreamKind::Counter))
         .service(stream_route("/events/chat", StreamKind::Chat))
         .service(
-            web::resource("/chat")
+            web::resource(["/chat", "/chat/{room}"])
                 .post(post_chat)
                 .route(web::method(Method::OPTIONS).to(chat_preflight)),
         )
@@ -283,7 +283,7 @@ fn to_actix(event: Event) -> sse::Event {
     }
 }
 
-/// `POST /chat`: the raw payload, not actix's `web::Json` extractor, so that every refusal (and
+/// `POST /chat` and `POST /chat/{room}`, the room read from the raw path: the raw payload, not actix's `web::Json` extractor, so that every refusal (and
 /// its status) is the core's and the same on all three servers.
 async fn post_chat(
     state: web::Data<AppState>,
@@ -297,8 +297,9 @@ async fn post_chat(
         origin: raw(header::ORIGIN),
         host: host(&request),
     };
+    let room = room_in_path(request.uri().path());
     let reply = state
-        .post_chat(client(&state, &request), chat_headers, body)
+        .post_chat(client(&state, &request), room, chat_headers, body)
         .await;
     json_reply(reply)
 }
@@ -323,7 +324,7 @@ fn host(request: &HttpRequest) -> Option<&[u8]> {
     header.or_else(|| request.uri().authority().map(|a| a.as_str().as_bytes()))
 }
 
-/// `OPTIONS /chat`: the browser asks whether a page on another port may post JSON here.
+/// `OPTIONS /chat` and `OPTIONS /chat/{room}`: the browser asks whether a page on another port may post JSON here.
 async fn chat_preflight(request: HttpRequest) -> HttpResponse {
     let origin = request
         .headers()

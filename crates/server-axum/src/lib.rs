@@ -14,7 +14,7 @@ use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{AppendHeaders, IntoResponse, Json, Response};
 use axum::routing::{MethodRouter, get, post};
 use futures_util::{StreamExt, stream};
-use sse_core::chat::{ChatHeaders, ChatReply};
+use sse_core::chat::{ChatHeaders, ChatReply, room_in_path};
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::state::KEEP_ALIVE_COMMENT;
 use sse_core::{
@@ -37,6 +37,7 @@ pub fn app(state: AppState) -> Router {
         .route("/events/counter", stream_route(StreamKind::Counter))
         .route("/events/chat", stream_route(StreamKind::Chat))
         .route("/chat", post(post_chat).options(chat_preflight))
+        .route("/chat/{room}", post(post_chat).options(chat_preflight))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
@@ -138,7 +139,7 @@ fn to_axum(event: Event) -> sse::Event {
     out
 }
 
-/// `POST /chat`: the raw body, not axum's `Json` extractor, so that every refusal (and its
+/// `POST /chat` and `POST /chat/{room}`: the raw body, not axum's `Json` extractor, so that every refusal (and its
 /// status) is the core's and the same on all three servers.
 async fn post_chat(
     State(state): State<AppState>,
@@ -156,7 +157,12 @@ async fn post_chat(
     };
     let client = state.client_of_request(peer.ip(), &headers);
     let reply = state
-        .post_chat(client, chat_headers, body.into_data_stream())
+        .post_chat(
+            client,
+            room_in_path(uri.path()),
+            chat_headers,
+            body.into_data_stream(),
+        )
         .await;
     json_reply(reply)
 }
@@ -175,7 +181,7 @@ fn host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a [u8]> {
     header.or_else(|| uri.authority().map(|a| a.as_str().as_bytes()))
 }
 
-/// `OPTIONS /chat`: the browser asks whether a page on another port may post JSON here.
+/// `OPTIONS /chat` and `OPTIONS /chat/{room}`: the browser asks whether a page on another port may post JSON here.
 async fn chat_preflight(uri: Uri, headers: HeaderMap) -> Response {
     let origin = headers.get(header::ORIGIN).map(HeaderValue::as_bytes);
     let cors = cors::preflight_headers(origin, host(&uri, &headers));

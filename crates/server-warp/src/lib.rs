@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use std::io;
 
 use futures_util::StreamExt;
-use sse_core::chat::{ChatHeaders, ChatReply};
+use sse_core::chat::{ChatHeaders, ChatReply, room_in_path};
 use sse_core::request::LAST_EVENT_ID;
 use sse_core::{
     AppState, CancellationToken, EncodedStream, Framework, Options, Peer, StreamAnswer, StreamKind,
@@ -69,7 +69,13 @@ pub fn routes(
         warp::path!("events" / "counter").and(stream_route(state.clone(), StreamKind::Counter));
     let chat_stream =
         warp::path!("events" / "chat").and(stream_route(state.clone(), StreamKind::Chat));
-    let chat = warp::path!("chat").and(post_chat(state).or(chat_preflight()).unify());
+    let room = warp::path!("chat" / String)
+        .map(|_room: String| ())
+        .untuple_one();
+    let chat = warp::path!("chat")
+        .or(room)
+        .unify()
+        .and(post_chat(state).or(chat_preflight()).unify());
     let all = index
         .or(compare)
         .unify()
@@ -175,7 +181,7 @@ fn sse_response(bytes: EncodedStream) -> Response {
     response
 }
 
-/// `POST /chat` (the host, from `warp::host`, is the `Host` header over HTTP/1.1 and the URI's
+/// `POST /chat` and `POST /chat/{room}`, the room read from the raw path (the host, from `warp::host`, is the `Host` header over HTTP/1.1 and the URI's
 /// authority over HTTP/2): the raw body as a stream, not `warp::body::json()` (whose refusals differ from
 /// the contract's) nor `content_length_limit` (which refuses a chunked body), so that every
 /// refusal is the core's and the same on all three servers.
@@ -185,9 +191,15 @@ fn post_chat(state: AppState) -> impl Filter<Extract = (Response,), Error = Reje
         .and(warp::ext::get::<Peer>())
         .and(warp::header::headers_cloned())
         .and(warp::host::optional())
+        .and(warp::path::full())
         .and(warp::body::stream())
         .then(
-            |state: AppState, Peer(peer), headers: HeaderMap, host: Option<Authority>, body| async move {
+            |state: AppState,
+             Peer(peer),
+             headers: HeaderMap,
+             host: Option<Authority>,
+             path: FullPath,
+             body| async move {
                 let raw = |name| headers.get(name).map(HeaderValue::as_bytes);
                 let chat_headers = ChatHeaders {
                     content_type: raw(CONTENT_TYPE),
@@ -196,7 +208,8 @@ fn post_chat(state: AppState) -> impl Filter<Extract = (Response,), Error = Reje
                     host: host.as_ref().map(|host| host.as_str().as_bytes()),
                 };
                 let client = state.client_of_request(peer.ip(), &headers);
-                json_reply(state.post_chat(client, chat_headers, body).await)
+                let room = room_in_path(path.as_str());
+                json_reply(state.post_chat(client, room, chat_headers, body).await)
             },
         )
 }
@@ -211,7 +224,7 @@ fn json_reply(reply: ChatReply) -> Response {
     )
 }
 
-/// `OPTIONS /chat`: the browser asks whether a page on another port may post JSON here.
+/// `OPTIONS /chat` and `OPTIONS /chat/{room}`: the browser asks whether a page on another port may post JSON here.
 fn chat_preflight() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::options()
         .and(warp::header::headers_cloned())

@@ -13,10 +13,12 @@ use bytes::{Buf, BufMut, BytesMut};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
 
-use crate::chat_log::{self, ChatLog};
+use crate::chat_log::{ChatLog, NotPublished};
 use crate::client::ClientKey;
 use crate::cors;
 use crate::post_limit::{PostLimit, TooMany};
+use crate::redis_log::RETRY_AFTER_SECS;
+use crate::room::{self, Room};
 
 /// The largest body accepted; a larger one is answered 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -46,7 +48,7 @@ pub struct ChatHeaders<'a> {
 /// cross-origin headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatReply {
-    /// 201, 400, 408, 413, 415, 429 or 503.
+    /// 201, 400, 408, 413, 415, 429, 503 or 507.
     pub status: u16,
     /// `{"id":n}` on success, `{"error":"..."}` otherwise.
     pub json: String,
@@ -72,6 +74,10 @@ pub enum Refused {
     /// 503: the message is fine, but the shared chat log (Redis) did not take it. Sent with
     /// `Retry-After`: the client may try again.
     Unavailable(String),
+    /// 507 Insufficient Storage: the room is new, and `--max-rooms` rooms exist already. Not
+    /// 503 (nothing is down) nor 429 (it is not this client's rate): the server has no room for
+    /// another room until one has been idle for `--room-idle-secs`.
+    TooManyRooms(usize),
 }
 
 impl Refused {
@@ -84,6 +90,7 @@ impl Refused {
             Self::TooMany(_) => 429,
             Self::Invalid(_) => 400,
             Self::Unavailable(_) => 503,
+            Self::TooManyRooms(_) => 507,
         }
     }
 }
@@ -101,6 +108,11 @@ impl fmt::Display for Refused {
                 too_many.burst,
                 too_many.rate,
                 retry_after_secs(too_many),
+            ),
+            Self::TooManyRooms(max) => write!(
+                f,
+                "this server holds {max} rooms, its most (--max-rooms): post to one of them, or \
+                 try again once a room has been idle for --room-idle-secs"
             ),
             Self::Invalid(why) | Self::Unavailable(why) => f.write_str(why),
         }
@@ -125,13 +137,15 @@ pub struct Publisher<'a> {
     pub limit: &'a PostLimit,
 }
 
-/// The whole of `POST /chat` from `client`, given the request's headers and its body as a
+/// The whole of `POST /chat/{room}` (or `POST /chat`, the lobby, when `room` is `None`) from
+/// `client`, given the room as it is in the path, the request's headers and its body as a
 /// stream of chunks (every framework can hand over its body that way). The body is read only
-/// after the content type, the declared length and the client's rate pass, and only up to
-/// [`MAX_BODY_BYTES`] and for [`BODY_TIMEOUT`].
+/// after the room, the content type, the declared length and the client's rate pass, and only
+/// up to [`MAX_BODY_BYTES`] and for [`BODY_TIMEOUT`].
 pub async fn post<S, B, E>(
     to: Publisher<'_>,
     client: ClientKey,
+    room: Option<&str>,
     headers: ChatHeaders<'_>,
     body: S,
 ) -> ChatReply
@@ -142,6 +156,7 @@ where
 {
     let mut headers_out = cors::chat_headers(headers.origin, headers.host);
     let posted = async {
+        let room = parse_room(room)?;
         check_content_type(headers.content_type)?;
         check_declared_length(headers.content_length)?;
         to.limit.check(client).map_err(Refused::TooMany)?;
@@ -150,9 +165,12 @@ where
             .map_err(|_| Refused::TooSlow)??;
         let message = parse_message(&body)?;
         let log = to.log;
-        log.publish(&message.user, &message.text)
+        log.publish(&room, &message.user, &message.text)
             .await
-            .map_err(|chat_log::Unavailable(why)| Refused::Unavailable(why))
+            .map_err(|not| match not {
+                NotPublished::Unavailable(why) => Refused::Unavailable(why),
+                NotPublished::Full(full) => Refused::TooManyRooms(full.max_rooms),
+            })
     };
     let (status, json) = match posted.await {
         Ok(id) => {
@@ -162,7 +180,7 @@ where
         Err(refused) => {
             match &refused {
                 Refused::Unavailable(_) => {
-                    headers_out.push(("retry-after", chat_log::RETRY_AFTER_SECS.to_string()));
+                    headers_out.push(("retry-after", RETRY_AFTER_SECS.to_string()));
                 }
                 Refused::TooMany(too_many) => {
                     headers_out.push(("retry-after", retry_after_secs(too_many).to_string()));
@@ -177,6 +195,27 @@ where
         json: json.to_string(),
         headers: headers_out,
     }
+}
+
+/// The room named by a chat post's path, as sent (not percent-decoded: a room name has no
+/// character that needs encoding, so a `%` is simply not allowed): `None` for `/chat`, the
+/// lobby.
+pub fn room_in_path(path: &str) -> Option<&str> {
+    path.strip_prefix("/chat/")
+}
+
+/// The room of the path, or the lobby: 400 for a name that breaks [`room::NAME_RULE`].
+fn parse_room(raw: Option<&str>) -> Result<Room, Refused> {
+    let Some(raw) = raw else {
+        return Ok(Room::lobby());
+    };
+    Room::parse(raw).ok_or_else(|| {
+        let shown: String = raw.chars().take(40).collect();
+        Refused::Invalid(format!(
+            "the room name {shown:?} is not allowed: a room name is {}",
+            room::NAME_RULE
+        ))
+    })
 }
 
 /// `application/json`, in any case, with or without parameters such as `; charset=utf-8`.
@@ -313,11 +352,19 @@ fn string_field<'a>(object: &'a Map<String, Value>, name: &str) -> Result<&'a st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::Hub;
+    use crate::rooms::{Limits, Rooms};
     use bytes::Bytes;
     use futures_util::stream;
     use std::convert::Infallible;
     use std::sync::Arc;
+
+    fn memory(history: usize) -> ChatLog {
+        ChatLog::Memory(Arc::new(Rooms::new(Limits {
+            history,
+            max_rooms: 2,
+            idle: Duration::from_secs(60),
+        })))
+    }
 
     fn client() -> ClientKey {
         ClientKey::of("127.0.0.1".parse().expect("an address"))
@@ -325,14 +372,14 @@ mod tests {
 
     /// Posts `body` to a fresh chat whose rate limit no test reaches.
     async fn post_body(content_type: &str, body: &str) -> ChatReply {
-        let log = ChatLog::Memory(Arc::new(Hub::new(10)));
+        let log = memory(10);
         let chunks = stream::iter([Ok::<_, Infallible>(Bytes::copy_from_slice(body.as_bytes()))]);
         let limit = PostLimit::new(1000, 1000);
         let to = Publisher {
             log: &log,
             limit: &limit,
         };
-        post(to, client(), json_headers(content_type), chunks).await
+        post(to, client(), None, json_headers(content_type), chunks).await
     }
 
     fn json_headers(content_type: &str) -> ChatHeaders<'_> {
@@ -463,21 +510,21 @@ mod tests {
             read_body(exactly).await.map(|b| b.len()),
             Ok(MAX_BODY_BYTES)
         );
-        let hub = Arc::new(Hub::new(1));
-        let (log, limit) = (ChatLog::Memory(Arc::clone(&hub)), PostLimit::new(1, 1));
+        let (log, limit) = (memory(1), PostLimit::new(1, 1));
         let to = Publisher {
             log: &log,
             limit: &limit,
         };
         let headers = json_headers("application/json");
-        let reply = post(to, client(), headers, stream::repeat_with(chunk)).await;
+        let reply = post(to, client(), None, headers, stream::repeat_with(chunk)).await;
         assert_eq!(reply.status, 413);
-        assert_eq!(hub.newest_id(), 0, "nothing was published");
+        let lobby = log.rooms().get(&Room::lobby()).expect("the lobby");
+        assert_eq!(lobby.newest_id(), 0, "nothing was published");
     }
 
     #[tokio::test]
     async fn a_declared_length_over_16_kib_is_refused_before_the_body_is_read() {
-        let (log, limit) = (ChatLog::Memory(Arc::new(Hub::new(1))), PostLimit::new(1, 1));
+        let (log, limit) = (memory(1), PostLimit::new(1, 1));
         let to = Publisher {
             log: &log,
             limit: &limit,
@@ -487,12 +534,12 @@ mod tests {
             ..json_headers("application/json")
         };
         let never = stream::pending::<Result<Bytes, Infallible>>();
-        assert_eq!(post(to, client(), headers, never).await.status, 413);
+        assert_eq!(post(to, client(), None, headers, never).await.status, 413);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_body_that_trickles_gets_408_after_the_body_timeout() {
-        let (log, limit) = (ChatLog::Memory(Arc::new(Hub::new(1))), PostLimit::new(1, 1));
+        let (log, limit) = (memory(1), PostLimit::new(1, 1));
         let to = Publisher {
             log: &log,
             limit: &limit,
@@ -503,17 +550,21 @@ mod tests {
             Some((Ok::<_, Infallible>(Bytes::from_static(b" ")), ()))
         });
         let start = tokio::time::Instant::now();
-        let reply = post(to, client(), json_headers("application/json"), trickle).await;
+        let reply = post(
+            to,
+            client(),
+            None,
+            json_headers("application/json"),
+            trickle,
+        )
+        .await;
         assert_eq!(reply.status, 408, "{}", reply.json);
         assert_eq!(start.elapsed(), BODY_TIMEOUT);
     }
 
     #[tokio::test]
     async fn past_the_burst_a_client_gets_429_with_retry_after() {
-        let (log, limit) = (
-            ChatLog::Memory(Arc::new(Hub::new(10))),
-            PostLimit::new(1, 2),
-        );
+        let (log, limit) = (memory(10), PostLimit::new(1, 2));
         let to = Publisher {
             log: &log,
             limit: &limit,
@@ -525,9 +576,9 @@ mod tests {
         };
         let headers = json_headers("application/json");
         for _ in 0..2 {
-            assert_eq!(post(to, client(), headers, body()).await.status, 201);
+            assert_eq!(post(to, client(), None, headers, body()).await.status, 201);
         }
-        let refused = post(to, client(), headers, body()).await;
+        let refused = post(to, client(), None, headers, body()).await;
         assert_eq!(refused.status, 429);
         assert!(
             refused.headers.contains(&("retry-after", "1".to_owned())),
@@ -541,9 +592,47 @@ mod tests {
         );
         let other = ClientKey::of("127.0.0.2".parse().expect("an address"));
         assert_eq!(
-            post(to, other, headers, body()).await.status,
+            post(to, other, None, headers, body()).await.status,
             201,
             "others still post"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_post_names_its_room_which_must_follow_the_rule() {
+        let (log, limit) = (memory(10), PostLimit::new(1000, 1000));
+        let to = Publisher {
+            log: &log,
+            limit: &limit,
+        };
+        let body = || {
+            stream::iter([Ok::<_, Infallible>(Bytes::from_static(
+                br#"{"user":"a","text":"b"}"#,
+            ))])
+        };
+        let headers = json_headers("application/json");
+        let posted = post(to, client(), Some("news"), headers, body()).await;
+        assert_eq!((posted.status, posted.json.as_str()), (201, r#"{"id":1}"#));
+        for bad in ["News", "a b", "%41", "", &"x".repeat(33)] {
+            let refused = post(to, client(), Some(bad), headers, body()).await;
+            assert_eq!(refused.status, 400, "{bad:?}");
+            assert!(error_of(&refused).contains("1 to 32 characters of a-z, 0-9, - and _"));
+        }
+        // Two rooms at most here, the lobby not yet one of them.
+        assert_eq!(
+            post(to, client(), Some("sport"), headers, body())
+                .await
+                .status,
+            201
+        );
+        let full = post(to, client(), Some("music"), headers, body()).await;
+        assert_eq!(full.status, 507, "{}", full.json);
+        assert!(error_of(&full).contains("--max-rooms"), "{}", full.json);
+        assert_eq!(
+            post(to, client(), Some("news"), headers, body())
+                .await
+                .status,
+            201
         );
     }
 

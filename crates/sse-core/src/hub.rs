@@ -23,8 +23,10 @@ use futures_util::{Stream, stream};
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::event::{Event, FieldValue};
+use crate::room::Room;
 
 /// The event name of a chat message, for `addEventListener("chat", ...)`.
 pub const CHAT: FieldValue = FieldValue::from_static("chat");
@@ -41,6 +43,7 @@ const BATCH: usize = 32;
 #[derive(Debug, Serialize)]
 struct Message<'a> {
     id: u64,
+    room: &'a str,
     user: &'a str,
     text: &'a str,
     time: &'a str,
@@ -61,6 +64,7 @@ struct Message<'a> {
 ///   `event: lagged` with `{"missed":n}`, n being how many it can never get, and goes on from
 ///   the oldest kept message. The same happens to a `Last-Event-ID` older than the log.
 pub struct Hub {
+    room: Room,
     log: RwLock<Log>,
     /// The id of the newest message. Subscribers wait on it; its version counter means a message
     /// published between a subscriber's last read and its wait is never slept through.
@@ -81,6 +85,8 @@ struct Log {
     epoch: u64,
     /// The newest id before the last restart, to tell subscribers how many they lost.
     newest_before_restart: u64,
+    /// When the last message came, for `--room-idle-secs`.
+    touched: Instant,
 }
 
 impl Log {
@@ -106,6 +112,7 @@ impl Log {
 
     /// Appends the message with id `next_id()`, dropping the oldest one when full.
     fn push(&mut self, encoded: Bytes) {
+        self.touched = Instant::now();
         if self.messages.len() == self.capacity {
             self.messages.pop_front();
             self.first_id += 1;
@@ -127,20 +134,28 @@ pub enum Appended {
 }
 
 impl Hub {
-    /// An empty hub that keeps the last `capacity` messages (at least one).
-    pub fn new(capacity: usize) -> Self {
+    /// An empty hub for `room` that keeps the last `capacity` messages (at least one).
+    pub fn new(room: Room, capacity: usize) -> Self {
+        Self::with_counters(room, capacity, Counter::default(), Counter::default())
+    }
+
+    /// [`Hub::new`], counting messages published and `lagged` notices sent in counters shared
+    /// with every other room's hub (see [`Hub::counters`]).
+    pub fn with_counters(room: Room, capacity: usize, published: Counter, lagged: Counter) -> Self {
         let capacity = capacity.max(1);
         Self {
+            room,
             log: RwLock::new(Log {
                 messages: VecDeque::with_capacity(capacity),
                 first_id: 1,
                 capacity,
                 epoch: 0,
                 newest_before_restart: 0,
+                touched: Instant::now(),
             }),
             newest: watch::Sender::new(0),
-            published: Counter::default(),
-            lagged: Counter::default(),
+            published,
+            lagged,
         }
     }
 
@@ -160,7 +175,7 @@ impl Hub {
     pub fn publish(&self, user: &str, text: &str) -> u64 {
         let mut log = self.write_log();
         let id = log.next_id();
-        log.push(encode(id, user, text, &now()));
+        log.push(encode(id, &self.room, user, text, &now()));
         drop(log);
         self.newest.send_replace(id);
         self.published.inc();
@@ -182,7 +197,7 @@ impl Hub {
                 Appended::AfterGap
             }
         };
-        log.push(encode(id, user, text, time));
+        log.push(encode(id, &self.room, user, text, time));
         drop(log);
         self.newest.send_replace(id);
         appended
@@ -220,6 +235,26 @@ impl Hub {
         *self.newest.borrow()
     }
 
+    /// The room this hub holds.
+    pub fn room(&self) -> &Room {
+        &self.room
+    }
+
+    /// When the last message came (or the hub was made).
+    pub fn touched(&self) -> Instant {
+        self.read_log().touched
+    }
+
+    /// Where [`Hub::subscribe`] would start: the id of the last message it would not hand over.
+    pub fn start(&self, last_event_id: Option<u64>, history: usize) -> u64 {
+        let log = self.read_log();
+        let newest = log.next_id() - 1;
+        match last_event_id {
+            Some(id) if id <= newest => id,
+            _ => newest.saturating_sub(history as u64).max(log.first_id - 1),
+        }
+    }
+
     /// The encoded events of a subscriber, in id order, forever (end it with `take_until`).
     ///
     /// - After `Last-Event-ID: n`, it starts with every kept message after n (and an
@@ -241,17 +276,10 @@ impl Hub {
         last_event_id: Option<u64>,
         history: usize,
         replay_bytes: usize,
-    ) -> impl Stream<Item = Bytes> + Send + Sync + use<> {
-        // The newest id, the oldest kept and the epoch, read under one lock: the log as it is.
-        let (cursor, epoch) = {
-            let log = self.read_log();
-            let newest = log.next_id() - 1;
-            let cursor = match last_event_id {
-                Some(id) if id <= newest => id,
-                _ => newest.saturating_sub(history as u64).max(log.first_id - 1),
-            };
-            (cursor, log.epoch)
-        };
+    ) -> impl Stream<Item = Delivery> + Send + Sync + use<> {
+        // The epoch first: a restart in between makes the cursor old, and it is told `lagged`.
+        let epoch = self.read_log().epoch;
+        let cursor = self.start(last_event_id, history);
         self.subscriber(cursor, epoch, replay_bytes)
     }
 
@@ -263,7 +291,7 @@ impl Hub {
         self: &Arc<Self>,
         cursor: u64,
         replay_bytes: usize,
-    ) -> impl Stream<Item = Bytes> + Send + Sync + use<> {
+    ) -> impl Stream<Item = Delivery> + Send + Sync + use<> {
         let epoch = self.read_log().epoch;
         self.subscriber(cursor, epoch, replay_bytes)
     }
@@ -275,7 +303,7 @@ impl Hub {
         cursor: u64,
         epoch: u64,
         replay_bytes: usize,
-    ) -> impl Stream<Item = Bytes> + Send + Sync + use<> {
+    ) -> impl Stream<Item = Delivery> + Send + Sync + use<> {
         let mut ready = VecDeque::with_capacity(BATCH + 2);
         let cursor = {
             let log = self.read_log();
@@ -296,8 +324,8 @@ impl Hub {
         };
         stream::unfold(subscriber, |mut subscriber| async move {
             loop {
-                if let Some(bytes) = subscriber.ready.pop_front() {
-                    return Some((bytes, subscriber));
+                if let Some(delivery) = subscriber.ready.pop_front() {
+                    return Some((delivery, subscriber));
                 }
                 subscriber.newest.mark_unchanged();
                 subscriber.visit_log();
@@ -329,7 +357,16 @@ struct Subscriber {
     /// The log's epoch the cursor belongs to.
     epoch: u64,
     /// Handed over by the last visit, not yet yielded: at most `BATCH + 2` entries.
-    ready: VecDeque<Bytes>,
+    ready: VecDeque<Delivery>,
+}
+
+/// One event handed to a subscriber: the bytes to send, and for a chat message its id.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The message's id; `None` for `lagged`.
+    pub id: Option<u64>,
+    /// The encoded event, shared by every subscriber: it starts with `id: n` for a message.
+    pub bytes: Bytes,
 }
 
 impl Subscriber {
@@ -353,17 +390,19 @@ impl Subscriber {
         }
         // In range: first_id - 1 <= cursor < newest id, so 0 <= skip < len.
         let skip = (self.cursor + 1 - log.first_id) as usize;
-        let before = self.ready.len();
-        self.ready
-            .extend(log.messages.range(skip..).take(BATCH).cloned());
-        self.cursor += (self.ready.len() - before) as u64;
+        for bytes in log.messages.range(skip..).take(BATCH) {
+            self.cursor += 1;
+            let (id, bytes) = (Some(self.cursor), bytes.clone());
+            self.ready.push_back(Delivery { id, bytes });
+        }
     }
 }
 
-/// Queues one `event: lagged` saying how many messages a subscriber can never get.
-fn lagged(ready: &mut VecDeque<Bytes>, hub: &Hub, missed: u64) {
-    let lagged = Event::data(format!(r#"{{"missed":{missed}}}"#)).with_event(LAGGED);
-    ready.push_back(lagged.encode());
+/// Queues one `event: lagged` saying how many messages of its room a subscriber can never get.
+fn lagged(ready: &mut VecDeque<Delivery>, hub: &Hub, missed: u64) {
+    let data = format!(r#"{{"missed":{missed},"room":"{}"}}"#, hub.room);
+    let bytes = Event::data(data).with_event(LAGGED).encode();
+    ready.push_back(Delivery { id: None, bytes });
     hub.lagged.inc();
 }
 
@@ -373,9 +412,10 @@ pub fn now() -> String {
 }
 
 /// The exact bytes of a chat message's event: `id`, `event: chat`, and the JSON `data`.
-fn encode(id: u64, user: &str, text: &str, time: &str) -> Bytes {
+fn encode(id: u64, room: &Room, user: &str, text: &str, time: &str) -> Bytes {
     let message = Message {
         id,
+        room: room.as_str(),
         user,
         text,
         time,
@@ -416,15 +456,17 @@ mod tests {
         (name, id, data)
     }
 
-    async fn next(stream: &mut (impl Stream<Item = Bytes> + Unpin)) -> Parsed {
-        let bytes = timeout(Duration::from_secs(1), stream.next())
+    async fn next(stream: &mut (impl Stream<Item = Delivery> + Unpin)) -> Parsed {
+        let delivery = timeout(Duration::from_secs(1), stream.next())
             .await
             .expect("an event within a second")
             .expect("streams do not end");
-        parse(&bytes)
+        let parsed = parse(&delivery.bytes);
+        assert_eq!(parsed.1, delivery.id, "the delivery's id is the event's");
+        parsed
     }
 
-    async fn ids(stream: &mut (impl Stream<Item = Bytes> + Unpin), count: usize) -> Vec<u64> {
+    async fn ids(stream: &mut (impl Stream<Item = Delivery> + Unpin), count: usize) -> Vec<u64> {
         let mut ids = Vec::new();
         for _ in 0..count {
             let (name, id, _) = next(stream).await;
@@ -434,7 +476,7 @@ mod tests {
         ids
     }
 
-    async fn is_quiet(stream: &mut (impl Stream<Item = Bytes> + Unpin)) -> bool {
+    async fn is_quiet(stream: &mut (impl Stream<Item = Delivery> + Unpin)) -> bool {
         timeout(Duration::from_secs(60), stream.next())
             .await
             .is_err()
@@ -448,7 +490,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn ids_count_from_one_and_each_message_is_encoded_once_as_json() {
-        let hub = Arc::new(Hub::new(10));
+        let hub = Arc::new(Hub::new(Room::lobby(), 10));
         assert_eq!(hub.newest_id(), 0);
         assert_eq!(hub.publish("ann", "hi\r\nevent: forged"), 1);
         assert_eq!(hub.publish("bob", "<b>yo</b>"), 2);
@@ -465,12 +507,12 @@ mod tests {
         let mut b = pin!(hub.subscribe(Some(1), 0, ANY));
         let (a, b) = (a.next().await, b.next().await);
         let (a, b) = (a.expect("message 2"), b.expect("message 2"));
-        assert_eq!(a.as_ptr(), b.as_ptr());
+        assert_eq!(a.bytes.as_ptr(), b.bytes.as_ptr());
     }
 
     #[tokio::test(start_paused = true)]
     async fn without_last_event_id_it_starts_with_the_last_history_messages() {
-        let hub = Arc::new(Hub::new(100));
+        let hub = Arc::new(Hub::new(Room::lobby(), 100));
         publish(&hub, 15);
         assert_eq!(
             ids(&mut pin!(hub.subscribe(None, 10, ANY)), 10).await,
@@ -492,7 +534,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn resumes_after_last_event_id_then_goes_on_live() {
-        let hub = Arc::new(Hub::new(100));
+        let hub = Arc::new(Hub::new(Room::lobby(), 100));
         publish(&hub, 5);
         let mut stream = pin!(hub.subscribe(Some(3), 10, ANY));
         assert_eq!(ids(&mut stream, 2).await, [4, 5]);
@@ -503,7 +545,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_id_never_given_out_is_treated_as_absent() {
-        let hub = Arc::new(Hub::new(100));
+        let hub = Arc::new(Hub::new(Room::lobby(), 100));
         publish(&hub, 3);
         // From a previous run of the server, say: start fresh with the last `history`.
         assert_eq!(
@@ -514,7 +556,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn publishing_during_the_replay_leaves_no_gap_and_no_duplicate() {
-        let hub = Arc::new(Hub::new(1000));
+        let hub = Arc::new(Hub::new(Room::lobby(), 1000));
         publish(&hub, 300);
         let mut stream = pin!(hub.subscribe(Some(100), 10, ANY));
         let mut seen = Vec::new();
@@ -532,7 +574,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_subscriber_that_fell_out_of_the_history_is_told_how_many_it_lost() {
-        let hub = Arc::new(Hub::new(10));
+        let hub = Arc::new(Hub::new(Room::lobby(), 10));
         publish(&hub, 3);
         let mut slow = pin!(hub.subscribe(None, 10, ANY));
         assert_eq!(ids(&mut slow, 1).await, [1]);
@@ -550,7 +592,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_last_event_id_older_than_the_history_gets_lagged_first() {
-        let hub = Arc::new(Hub::new(5));
+        let hub = Arc::new(Hub::new(Room::lobby(), 5));
         publish(&hub, 20);
         let mut stream = pin!(hub.subscribe(Some(2), 10, ANY));
         let (name, _, data) = next(&mut stream).await;
@@ -563,7 +605,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn racing_publishers_get_distinct_ids_and_every_reader_sees_all_in_order() {
-        let hub = Arc::new(Hub::new(1000));
+        let hub = Arc::new(Hub::new(Room::lobby(), 1000));
         let mut readers: Vec<_> = (0..3)
             .map(|_| Box::pin(hub.subscribe(None, 0, ANY)))
             .collect();
@@ -588,7 +630,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn appended_ids_are_kept_as_given_and_duplicates_are_ignored() {
-        let hub = Arc::new(Hub::new(100));
+        let hub = Arc::new(Hub::new(Room::lobby(), 100));
         let time = "2026-11-26T10:00:00.000Z";
         assert_eq!(hub.append(1, "ann", "a", time), Appended::Next);
         assert_eq!(hub.append(2, "bob", "b", time), Appended::Next);
@@ -603,7 +645,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_gap_in_appended_ids_is_told_as_lagged() {
-        let hub = Arc::new(Hub::new(100));
+        let hub = Arc::new(Hub::new(Room::lobby(), 100));
         hub.append(1, "ann", "a", "t");
         let mut stream = pin!(hub.subscribe(Some(1), 10, ANY));
         assert!(is_quiet(&mut stream).await);
@@ -619,7 +661,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_cursor_above_the_newest_waits_for_what_follows_it() {
-        let hub = Arc::new(Hub::new(100));
+        let hub = Arc::new(Hub::new(Room::lobby(), 100));
         hub.append(1, "ann", "a", "t");
         // Another instance gave out id 3; this hub has not been handed 2 and 3 yet.
         let mut stream = pin!(hub.subscribe_after(3, ANY));
@@ -633,7 +675,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_restart_tells_every_subscriber_once_and_ids_start_again() {
-        let hub = Arc::new(Hub::new(100));
+        let hub = Arc::new(Hub::new(Room::lobby(), 100));
         publish(&hub, 5);
         let mut caught_up = pin!(hub.subscribe(Some(5), 10, ANY));
         let mut behind = pin!(hub.subscribe(Some(2), 10, ANY));
@@ -657,7 +699,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_replay_sends_at_most_its_byte_budget_then_lagged_counts_the_rest() {
-        let hub = Arc::new(Hub::new(100));
+        let hub = Arc::new(Hub::new(Room::lobby(), 100));
         publish(&hub, 50);
         let size = hub.read_log().messages[49].len();
         // Room for the newest three messages and part of a fourth.

@@ -5,7 +5,8 @@
 //!
 //! Read it in this order: [`event`] (the wire format), [`streams`] (what is sent, when) and
 //! [`metronome`] (the timers that pace them), [`request`] (query and `Last-Event-ID`), [`state`]
-//! (what a route does), [`hub`], [`chat`] and [`chat_log`] (the chat, in-process or in Redis),
+//! (what a route does), [`room`], [`cursor`], [`hub`], [`rooms`], [`room_stream`], [`chat`] and [`chat_log`] (the chat's rooms, in-process), [`redis_log`] and
+//! [`redis_conn`] (the rooms in Redis or a Redis Cluster),
 //! then what keeps one client from taking the server from the others: [`client`], [`gate`],
 //! [`post_limit`] and [`descriptors`]; then [`keep_alive`],
 //! [`options`], [`net`], [`tls`] and [`serve`] (HTTPS and HTTP/2), [`shutdown`], [`assets`] and
@@ -17,6 +18,7 @@ pub mod chat;
 pub mod chat_log;
 pub mod client;
 pub mod cors;
+pub mod cursor;
 pub mod descriptors;
 pub mod event;
 pub mod gate;
@@ -28,7 +30,12 @@ pub mod metronome;
 pub mod net;
 pub mod options;
 pub mod post_limit;
+pub mod redis_conn;
+pub mod redis_log;
 pub mod request;
+pub mod room;
+pub mod room_stream;
+pub mod rooms;
 pub mod serve;
 pub mod shutdown;
 pub mod state;

@@ -11,10 +11,12 @@
 //! | `sse_streams_write_timeouts_total` | | streams closed because their client accepted nothing for `--write-timeout-secs` |
 //! | `sse_connections_refused_total` | | connections closed at once: the open-files limit or `--max-connections-per-client` was reached |
 //! | `sse_events_sent_total` | `stream` | events handed to the framework to write (`retry:` and keep-alive comments not counted; chat's `lagged` notices are) |
-//! | `sse_chat_messages_published_total` | | messages accepted by `POST /chat` |
+//! | `sse_chat_messages_published_total` | | messages accepted by `POST /chat` and `POST /chat/{room}`, in every room |
 //! | `sse_chat_lagged_total` | | `lagged` notices sent to chat subscribers that fell behind |
-//! | `sse_redis_up` | | with `--redis`: 1 while the chat reader is connected to Redis, else 0 |
-//! | `sse_redis_reconnects_total` | | with `--redis`: times the reader connected again after losing Redis |
+//! | `sse_chat_rooms` | | rooms in this process's memory (with Redis: the rooms followed here) |
+//! | `sse_redis_up` | | with Redis: 1 while every node answers, else 0 |
+//! | `sse_redis_node_up` | `node` | with Redis: 1 while this node (`host:port`; with a cluster, each master) answers, else 0 |
+//! | `sse_redis_reconnects_total` | | with Redis: times Redis answered again after a node was lost |
 //!
 //! `stream` is `clock`, `paragraph`, `counter` or `chat`; every pair is there from the start,
 //! at 0. Tested by `cargo test -p sse-core metrics`, and on each server by the contract suite.
@@ -31,8 +33,9 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
 
-use crate::chat_log::Status;
+use crate::redis_log::Status;
 use crate::request::StreamKind;
+use crate::rooms::Rooms;
 
 /// The `Content-Type` of `GET /metrics`.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -57,9 +60,14 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Registers every metric, including the chat hub's two counters and, with `--redis`, the
-    /// reader's state.
-    pub fn new(published: Counter, lagged: Counter, redis: Option<Arc<Status>>) -> Self {
+    /// Registers every metric, including the chat's two counters and its rooms, and with Redis
+    /// what is known of its nodes.
+    pub fn new(
+        published: Counter,
+        lagged: Counter,
+        redis: Option<Arc<Status>>,
+        rooms: Arc<Rooms>,
+    ) -> Self {
         let mut registry = Registry::default();
         let open = Family::<StreamLabel, Gauge>::default();
         let opened = Family::<StreamLabel, Counter>::default();
@@ -96,8 +104,9 @@ impl Metrics {
         registry.register("sse_chat_messages_published", what, published);
         let what = "Lagged notices sent to chat subscribers that fell behind";
         registry.register("sse_chat_lagged", what, lagged);
+        registry.register_collector(Box::new(RoomsInMemory(rooms)));
         if let Some(status) = redis {
-            let what = "Times the chat reader connected again after losing Redis";
+            let what = "Times Redis answered again after a node was lost";
             registry.register("sse_redis_reconnects", what, status.reconnects.clone());
             registry.register_collector(Box::new(RedisUp(status)));
         }
@@ -166,9 +175,38 @@ struct RedisUp(Arc<Status>);
 impl Collector for RedisUp {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
         let up = ConstGauge::new(i64::from(self.0.is_up()));
-        let help = "1 while the chat reader is connected to Redis, else 0";
+        let help = "1 while every Redis node answers, else 0";
         let metric = encoder.encode_descriptor("sse_redis_up", help, None, up.metric_type())?;
-        up.encode(metric)
+        up.encode(metric)?;
+        let help = "1 while this Redis node answers, else 0";
+        let gauge = ConstGauge::new(0i64);
+        let mut family =
+            encoder.encode_descriptor("sse_redis_node_up", help, None, gauge.metric_type())?;
+        for (node, up) in self.0.nodes() {
+            let labels = [("node", node)];
+            let sample = family.encode_family(&labels)?;
+            ConstGauge::new(i64::from(up)).encode(sample)?;
+        }
+        Ok(())
+    }
+}
+
+/// `sse_chat_rooms`, read at each scrape.
+struct RoomsInMemory(Arc<Rooms>);
+
+impl std::fmt::Debug for RoomsInMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RoomsInMemory({})", self.0.len())
+    }
+}
+
+impl Collector for RoomsInMemory {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let rooms = ConstGauge::new(self.0.len() as i64);
+        let help = "Chat rooms in this process's memory";
+        let metric =
+            encoder.encode_descriptor("sse_chat_rooms", help, None, rooms.metric_type())?;
+        rooms.encode(metric)
     }
 }
 
@@ -182,6 +220,15 @@ fn label(kind: StreamKind) -> StreamLabel {
 mod tests {
     use super::*;
 
+    fn any_rooms() -> Arc<Rooms> {
+        let limits = crate::rooms::Limits {
+            history: 1,
+            max_rooms: 1,
+            idle: std::time::Duration::from_secs(1),
+        };
+        Arc::new(Rooms::new(limits))
+    }
+
     /// The value of the sample line that starts with `name` (labels included), if any.
     fn sample(text: &str, name: &str) -> Option<f64> {
         let line = text
@@ -192,7 +239,7 @@ mod tests {
 
     #[test]
     fn every_stream_is_listed_from_the_start_at_zero() {
-        let metrics = Metrics::new(Counter::default(), Counter::default(), None);
+        let metrics = Metrics::new(Counter::default(), Counter::default(), None, any_rooms());
         let text = metrics.render();
         for stream in ["clock", "paragraph", "counter", "chat"] {
             for name in ["sse_streams_open", "sse_streams_opened_total"] {
@@ -207,7 +254,7 @@ mod tests {
     #[test]
     fn opening_closing_and_sending_are_counted_per_stream() {
         let (published, lagged) = (Counter::default(), Counter::default());
-        let metrics = Metrics::new(published.clone(), lagged.clone(), None);
+        let metrics = Metrics::new(published.clone(), lagged.clone(), None, any_rooms());
         metrics.stream_opened(StreamKind::Clock);
         metrics.stream_opened(StreamKind::Clock);
         metrics.stream_closed(StreamKind::Clock);

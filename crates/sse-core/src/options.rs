@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 
+use crate::redis_conn::Target;
+use crate::rooms::Limits;
+
 /// Which framework a binary is built on: its name (in logs, `/health` and the first stdout line)
 /// and its default port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,16 +121,33 @@ pub struct Options {
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub replay_kib: u64,
 
-    /// Chat messages kept, for clients that reconnect and for subscribers that read slowly: a
-    /// subscriber more than this many messages behind is told how many it lost.
+    /// Chat messages kept per room, for clients that reconnect and for subscribers that read
+    /// slowly: a subscriber more than this many messages behind is told how many it lost.
     #[arg(long, default_value_t = 1000,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     pub history: usize,
 
+    /// Chat rooms that may hold messages at once, in this process (or in Redis, with --redis or
+    /// --redis-cluster): a post to a new room past it is answered 507.
+    #[arg(long, default_value_t = 1000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub max_rooms: usize,
+
+    /// Seconds after which a room that nobody follows and nobody posts to leaves memory (and
+    /// Redis), with its history. The lobby never does.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub room_idle_secs: u64,
+
     /// Keep the chat in this Redis (redis://HOST:PORT[/DB]), shared by every server started
-    /// with it, so that they are one chat room. Without it the chat lives in this process.
+    /// with it, so that they serve the same rooms. Without it the chat lives in this process.
     #[arg(long, env = "SSE_REDIS_URL", value_name = "URL", value_parser = redis_url)]
     pub redis: Option<String>,
+
+    /// Keep the chat in this Redis Cluster, reached through any of these nodes
+    /// (redis://HOST:PORT, comma-separated): each room is a stream on the master of its slot.
+    #[arg(long, env = "SSE_REDIS_CLUSTER", value_name = "URL,...", value_delimiter = ',',
+          conflicts_with = "redis", value_parser = redis_url)]
+    pub redis_cluster: Vec<String>,
 
     /// Serve HTTPS, with HTTP/2 and HTTP/1.1 on the same port (chosen by ALPN). Alone, with a
     /// self-signed certificate for localhost and 127.0.0.1 made at start (kept in memory only).
@@ -213,6 +233,24 @@ impl Options {
     pub fn keep_alive(&self) -> Duration {
         Duration::from_secs(self.keep_alive_secs)
     }
+
+    /// Where the chat's Redis is, if anywhere: `--redis` or `--redis-cluster`.
+    pub fn redis_target(&self) -> Option<Target> {
+        match (&self.redis, &self.redis_cluster[..]) {
+            (Some(url), _) => Some(Target::Single(url.clone())),
+            (None, []) => None,
+            (None, urls) => Some(Target::Cluster(urls.to_vec())),
+        }
+    }
+
+    /// The limits of the chat's rooms: `--history`, `--max-rooms`, `--room-idle-secs`.
+    pub fn room_limits(&self) -> Limits {
+        Limits {
+            history: self.history,
+            max_rooms: self.max_rooms,
+            idle: Duration::from_secs(self.room_idle_secs),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -236,6 +274,21 @@ mod tests {
         assert_eq!((options.post_rate, options.post_burst), (5, 20));
         assert_eq!(options.replay_bytes(), 256 * 1024);
         assert!(options.trusted_proxies.is_empty() && options.allowed_hosts.is_empty());
+        assert_eq!((options.max_rooms, options.room_idle_secs), (1000, 600));
+        assert_eq!(options.redis_target(), None);
+    }
+
+    #[test]
+    fn a_cluster_is_any_of_its_nodes_and_excludes_one_redis() {
+        let args = "server-axum --redis-cluster redis://127.0.0.1:7001,redis://127.0.0.1:7002";
+        let options = Options::try_parse_for(Framework::AXUM, args.split(' ')).expect("valid");
+        let urls = vec![
+            "redis://127.0.0.1:7001".to_owned(),
+            "redis://127.0.0.1:7002".to_owned(),
+        ];
+        assert_eq!(options.redis_target(), Some(Target::Cluster(urls)));
+        let both = format!("{args} --redis redis://127.0.0.1:6379");
+        assert!(Options::try_parse_for(Framework::AXUM, both.split(' ')).is_err());
     }
 
     #[test]

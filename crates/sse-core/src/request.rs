@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use chrono::{Local, SecondsFormat, Utc};
 
+use crate::cursor::Cursor;
+use crate::room::{self, Room};
+
 /// The event streams of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamKind {
@@ -77,6 +80,10 @@ pub struct StreamRequest {
     pub history: usize,
     /// The id the client saw last, when it sent one this stream can use.
     pub last_event_id: Option<u64>,
+    /// The chat rooms followed (`rooms`, in the order given): the lobby when not given.
+    pub rooms: Vec<Room>,
+    /// A chat stream's position in each room, when `Last-Event-ID` is a cursor.
+    pub cursor: Option<Cursor>,
 }
 
 /// The header a browser sends on reconnect, lower-case as HTTP/1.1 libraries look it up.
@@ -135,6 +142,8 @@ impl StreamRequest {
             format: TimeFormat::default(),
             history: DEFAULT_HISTORY,
             last_event_id: None,
+            rooms: vec![Room::lobby()],
+            cursor: None,
         };
         let mut query_last_event_id = None;
         for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
@@ -142,16 +151,43 @@ impl StreamRequest {
                 "interval_ms" if kind.is_paced() => request.interval = parse_interval(&value)?,
                 "format" if kind == StreamKind::Clock => request.format = parse_format(&value)?,
                 "history" if kind == StreamKind::Chat => request.history = parse_history(&value)?,
+                "rooms" if kind == StreamKind::Chat => request.rooms = parse_rooms(&value)?,
                 "lastEventId" => query_last_event_id = Some(value.into_owned()),
                 _ => {}
             }
         }
-        request.last_event_id = match last_event_id_header {
-            Some(bytes) => parse_last_event_id(bytes),
-            None => query_last_event_id.and_then(|id| parse_last_event_id(id.as_bytes())),
+        let last_event_id = match last_event_id_header {
+            Some(bytes) => Some(bytes),
+            None => query_last_event_id.as_deref().map(str::as_bytes),
         };
+        request.last_event_id = last_event_id.and_then(parse_last_event_id);
+        if kind == StreamKind::Chat && request.last_event_id.is_none() {
+            request.cursor = last_event_id.and_then(Cursor::parse);
+        }
         Ok(request)
     }
+
+    /// Where a chat stream resumes each of its rooms: after the cursor's id for that room, or,
+    /// on a stream of one room, after a plain `Last-Event-ID`; `None` starts that room with its
+    /// `history`. A plain id means nothing on a stream of several rooms, and is ignored there.
+    pub fn positions(&self) -> Vec<Option<u64>> {
+        let plain = self.last_event_id.filter(|_| self.rooms.len() == 1);
+        self.rooms
+            .iter()
+            .map(|room| match &self.cursor {
+                Some(cursor) => cursor.position(room),
+                None => plain,
+            })
+            .collect()
+    }
+}
+
+fn parse_rooms(value: &str) -> Result<Vec<Room>, BadQuery> {
+    room::parse_list(value).ok_or_else(|| BadQuery {
+        param: "rooms",
+        value: shorten(value),
+        allowed: room::LIST_RULE,
+    })
 }
 
 fn parse_interval(value: &str) -> Result<Duration, BadQuery> {
@@ -321,6 +357,34 @@ mod tests {
             assert_eq!(parse_last_event_id(bad), None, "{bad:?}");
         }
         assert_eq!(parse_last_event_id(b"0042"), Some(42));
+    }
+
+    #[test]
+    fn chat_reads_rooms_and_their_cursor() {
+        let lobby = StreamRequest::parse(StreamKind::Chat, None, Some(b"7")).expect("valid");
+        assert_eq!(
+            (lobby.positions(), lobby.rooms),
+            (vec![Some(7)], vec![Room::lobby()])
+        );
+        let two = StreamRequest::parse(StreamKind::Chat, Some("rooms=news,lobby"), Some(b"7"));
+        assert_eq!(
+            two.expect("valid").positions(),
+            [None, None],
+            "a plain id names no room"
+        );
+        let query = "rooms=news,lobby,sport&lastEventId=lobby%3A3%2Cnews%3A9%2Cgone%3A1";
+        let resumed = StreamRequest::parse(StreamKind::Chat, Some(query), None).expect("valid");
+        assert_eq!(resumed.positions(), [Some(9), Some(3), None]);
+        let one = StreamRequest::parse(StreamKind::Chat, Some("rooms=news"), Some(b"news:4"));
+        assert_eq!(one.expect("valid").positions(), [Some(4)]);
+        let bad = StreamRequest::parse(StreamKind::Chat, Some("rooms=a,a"), None);
+        let text = bad.expect_err("a repeated room").to_string();
+        assert!(
+            text.contains("rooms") && text.contains("1 to 16 different"),
+            "{text}"
+        );
+        let clock = StreamRequest::parse(StreamKind::Clock, Some("rooms=A"), Some(b"a:1"));
+        assert_eq!(clock.expect("rooms is chat's only").cursor, None);
     }
 
     #[test]

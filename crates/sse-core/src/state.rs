@@ -18,18 +18,19 @@ use serde::Serialize;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::chat::{self, ChatHeaders, ChatReply, Publisher};
-use crate::chat_log::{ChatLog, RedisLog};
+use crate::chat_log::{ChatLog, Follow};
 use crate::client::{self, ClientKey, PerClient};
 use crate::descriptors::{self, Budget};
 use crate::event::Event;
 use crate::gate::{Gate, RequestHead, Turned};
-use crate::hub::Hub;
 use crate::keep_alive::KeepAlive;
 use crate::metrics::Metrics;
 use crate::metronome::Metronome;
 use crate::options::{Framework, Options};
 use crate::post_limit::PostLimit;
+use crate::redis_log::RedisLog;
 use crate::request::{BadQuery, StreamKind, StreamRequest};
+use crate::rooms::Rooms;
 use crate::streams::{self, Plan};
 
 /// Headers every event stream carries besides `Content-Type: text/event-stream`.
@@ -113,21 +114,14 @@ impl AppState {
                  127.0.0.1: add --allowed-host NAME for each name this server is reached by"
             );
         }
-        let hub = Arc::new(Hub::new(options.history));
-        let (published, lagged) = hub.counters();
-        let chat = match &options.redis {
-            None => ChatLog::Memory(hub),
-            Some(url) => {
-                let redis = RedisLog::start(url, hub, options.history, shutdown.clone());
-                // `Options` only accepts a URL that `redis::Client::open` accepts, and that is the
-                // only way `start` fails.
-                ChatLog::Redis(redis.expect("--redis was checked when the options were parsed"))
-            }
+        let rooms = Arc::new(Rooms::new(options.room_limits()));
+        let (published, lagged) = rooms.counters();
+        let chat = match options.redis_target() {
+            None => ChatLog::Memory(rooms),
+            Some(target) => ChatLog::Redis(RedisLog::start(target, rooms, shutdown.clone())),
         };
-        let redis_status = match &chat {
-            ChatLog::Redis(redis) => Some(Arc::clone(redis.status())),
-            ChatLog::Memory(_) => None,
-        };
+        let redis_status = chat.redis_status().cloned();
+        let rooms = Arc::clone(chat.rooms());
         Self {
             inner: Arc::new(Inner {
                 framework,
@@ -142,14 +136,14 @@ impl AppState {
                 started: Instant::now(),
                 chat,
                 metronome: Metronome::new(),
-                metrics: Metrics::new(published, lagged, redis_status),
+                metrics: Metrics::new(published, lagged, redis_status, rooms),
                 options,
             }),
         }
     }
 
-    /// Resolves when the server may accept connections: at once, or with `--redis` once the
-    /// chat's reader has read the stream (at most 2 s; see [`RedisLog::ready`]).
+    /// Resolves when the server may accept connections: at once, or with Redis once connected
+    /// (at most 2 s; see [`RedisLog::ready`]).
     pub async fn ready(&self) {
         if let ChatLog::Redis(redis) = &self.inner.chat {
             redis.ready().await;
@@ -275,10 +269,13 @@ impl AppState {
                 })
             }),
             Plan::Chat => self.counted(kind, client, |slot, ended| {
-                let chat = &self.inner.chat;
-                let replay = self.options().replay_bytes();
-                let messages = chat.subscribe(request.last_event_id, request.history, replay);
-                let messages = Box::pin(counting(messages, sent));
+                let follow = Follow {
+                    positions: request.positions(),
+                    rooms: request.rooms,
+                    history: request.history,
+                    replay_bytes: self.options().replay_bytes(),
+                };
+                let messages = Box::pin(counting(self.inner.chat.subscribe(follow), sent));
                 let body = stream::iter([Event::retry(retry_ms).encode()])
                     .chain(KeepAlive::new(messages, self.keep_alive()))
                     .take_until(ended);
@@ -306,11 +303,13 @@ impl AppState {
         }
     }
 
-    /// Everything `POST /chat` from `client` does, given the request's headers and its body as
-    /// a stream of chunks: checks, publishes to every chat stream, and says what to answer.
+    /// Everything `POST /chat/{room}` (`room` as it is in the path) or `POST /chat` (`None`)
+    /// from `client` does, given the request's headers and its body as a stream of chunks:
+    /// checks, publishes to the room's streams, and says what to answer.
     pub async fn post_chat<S, B, E>(
         &self,
         client: ClientKey,
+        room: Option<&str>,
         headers: ChatHeaders<'_>,
         body: S,
     ) -> ChatReply
@@ -323,7 +322,7 @@ impl AppState {
             log: &self.inner.chat,
             limit: &self.inner.post_limit,
         };
-        chat::post(to, client, headers, body).await
+        chat::post(to, client, room, headers, body).await
     }
 
     /// Counts a stream as open, unless `--max-streams` are open already or `client` holds
@@ -372,7 +371,18 @@ impl AppState {
             uptime_secs: self.inner.started.elapsed().as_secs(),
             version: env!("CARGO_PKG_VERSION"),
             hub: self.inner.chat.kind(),
-            redis: self.inner.chat.redis_status(),
+            redis: self
+                .inner
+                .chat
+                .redis_status()
+                .map(|s| if s.is_up() { "up" } else { "down" }),
+            redis_nodes: self.inner.chat.redis_status().map(|status| {
+                let nodes = status.nodes().into_iter();
+                nodes
+                    .map(|(node, up)| (node, if up { "up" } else { "down" }))
+                    .collect()
+            }),
+            rooms: self.inner.chat.rooms().len(),
         }
     }
 }
@@ -392,11 +402,17 @@ pub struct Health {
     pub uptime_secs: u64,
     /// The workspace version.
     pub version: &'static str,
-    /// Where the chat log lives: `memory` (this process) or `redis` (shared by every instance).
+    /// Where the chat's rooms live: `memory` (this process), `redis` or `redis-cluster`
+    /// (shared by every instance).
     pub hub: &'static str,
-    /// With `--redis`: `up` while the server's reader is connected to Redis, else `down`.
+    /// With Redis: `up` while every node answers, else `down`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<&'static str>,
+    /// With Redis: each node (with a cluster, each master), `host:port`, `up` or `down`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_nodes: Option<std::collections::BTreeMap<String, &'static str>>,
+    /// Rooms in this process's memory now (with Redis, the rooms followed here).
+    pub rooms: usize,
 }
 
 /// `stream`, adding one to `sent` for each item it yields.
@@ -607,7 +623,7 @@ mod tests {
             content_type: Some(b"application/json"),
             ..ChatHeaders::default()
         };
-        state.post_chat(local(), headers, body).await
+        state.post_chat(local(), None, headers, body).await
     }
 
     #[tokio::test(start_paused = true)]
@@ -619,7 +635,9 @@ mod tests {
         assert_eq!(state.open_streams(), 1);
         assert_eq!(chat.next().await, Some("retry: 1000\n\n".into()));
         let first = chat.next().await.expect("the kept message");
-        assert!(first.starts_with(b"id: 1\nevent: chat\ndata: {\"id\":1,\"user\":\"ann\""));
+        assert!(first.starts_with(
+            b"id: 1\nevent: chat\ndata: {\"id\":1,\"room\":\"lobby\",\"user\":\"ann\""
+        ));
         let start = tokio::time::Instant::now();
         assert_eq!(chat.next().await, Some(": keep-alive\n\n".into()));
         assert_eq!(start.elapsed(), Duration::from_secs(5));

@@ -1,0 +1,682 @@
+//! The chat's rooms in Redis: one stream per room, on one Redis (`--redis URL`) or spread over a
+//! Redis Cluster (`--redis-cluster URL[,URL...]`), shared by every instance of every framework.
+//!
+//! ```text
+//!  POST /chat/news ──EVAL: XADD + PUBLISH──▶ stream sse:chat:{news} (on the master of its slot)
+//!                                               │ ids 0-1, 0-2, ...
+//!        the message's channel, sse:chat:{news} │ a hint: "news has something new"
+//!                                               ▼
+//!  each instance that has a subscriber to news: XREAD after the last id it read ──▶ Hub "news"
+//!                                                              subscribers (cursors) ◀──┘
+//! ```
+//!
+//! - **Keys.** Room `news` is the stream `sse:chat:{news}`. The braces are a hash tag: the key's
+//!   slot is that of `news` alone, so a room lives on one master, and the stream and its channel
+//!   are always on the same one. A room never spans masters; a room is as big as one master.
+//! - **Ids.** `XADD ... 0-*` asks for the next entry id with a time part of 0: `0-1`, `0-2`, ...
+//!   The sequence number *is* the room's chat id, one sequence across all instances. The stream is
+//!   trimmed to `--history`.
+//! - **How an instance follows its rooms.** A cluster refuses a read that spans slots
+//!   (CROSSSLOT), so one blocking `XREAD` over every room cannot be sent; a blocking read per room
+//!   would hold a connection per room. Instead a post publishes, in the same script as its
+//!   `XADD`, an empty message on the room's channel (sharded pub/sub on a cluster, which stays on
+//!   the room's master; plain pub/sub on one Redis). Each instance subscribes to the channels of
+//!   the rooms someone on it follows, and a message wakes that room's reader, a task (not a
+//!   connection), which reads the stream after the last id it has, without blocking. All of it
+//!   goes over one multiplexed connection per instance, whatever the number of subscribers and
+//!   rooms. The hint carries nothing: a lost one (during a reconnection) is made up by a read
+//!   every second, so the stream, not the channel, decides what is delivered, and nothing is
+//!   missed or repeated.
+//! - **Bounded.** At most `--max-rooms` rooms exist per Redis: the sorted set `sse:rooms` holds
+//!   each room with the time of its last post or follow, and a script refuses a new room once it
+//!   holds `--max-rooms` rooms active in the last `--room-idle-secs`. A room's stream expires
+//!   after `--room-idle-secs` without a post, unless an instance follows it (its reader renews
+//!   the expiry); the lobby's never does. A room that expired starts again at id 1.
+//! - **A post answers once this process has it**, when someone here follows its room: a client
+//!   that posts and then opens a stream here finds its message in the history.
+//! - **A master that goes away.** Posts to its rooms get 503 with `Retry-After`; streams on its
+//!   rooms stay open (keep-alive goes on) and their readers retry every second, then go on from
+//!   the last id they read: no gap, no duplicate. Every other room goes on untouched: each room
+//!   has its own reader. A new room whose registration cannot be written (the master of
+//!   `sse:rooms` is away) is refused with 503 too; a room whose stream exists is not.
+//!   `/health` and `/metrics` tell which nodes answer (see [`Status`]).
+//! - **Redis restarted empty.** A reader that finds its room's stream newest id below the last one
+//!   it read restarts the hub: each subscriber gets one `lagged`, and goes on with the new
+//!   stream's messages.
+//!
+//! A cluster must be started with `cluster-require-full-coverage no`, or one master away stops
+//! every room (see the chapter "Running more than one").
+//!
+//! Tested against a real `redis-server` by the contract suite (`--redis`), and against a real
+//! three-master cluster by `crates/cluster-tests`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
+use redis::{AsyncCommands, PushInfo, PushKind, RedisResult, Script, Value};
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::chat_log::{Follow, NotPublished};
+use crate::hub::{self, Appended, Hub};
+use crate::redis_conn::{self, COMMAND_TIMEOUT, Connection, Target};
+use crate::room::Room;
+use crate::rooms::{Full, Rooms};
+
+/// What a refused post tells the client to wait, in seconds (`Retry-After`).
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+/// The sorted set of the rooms that exist, scored by the time of their last post (ms).
+pub const ROOMS_KEY: &str = "sse:rooms";
+
+/// How often a reader reads its room with no hint, in case one was lost.
+const POLL: Duration = Duration::from_secs(1);
+
+/// How long a reader with no subscriber left goes on, in case one comes back (a page that
+/// changes its rooms reconnects at once).
+const LINGER: Duration = Duration::from_secs(5);
+
+/// Entries read per round trip.
+const READ_COUNT: usize = 256;
+
+/// The key of `room`'s stream, which is also the name of its channel.
+pub fn stream_key(room: &Room) -> String {
+    format!("sse:chat:{{{room}}}")
+}
+
+/// `XADD` and the hint on the room's channel, in one script: one round trip, and no hint for
+/// an entry that was not added. `ARGV`: maxlen, user, text, time, expiry in ms (0: none), and
+/// the publish command (`PUBLISH` or `SPUBLISH`).
+const ADD: &str = r"
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '0-*',
+                      'user', ARGV[2], 'text', ARGV[3], 'time', ARGV[4])
+if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
+redis.call(ARGV[6], KEYS[1], '')
+return id
+";
+
+/// Registers a room in `sse:rooms` (refreshing its time), unless it is new and `max` rooms were
+/// active within the idle time; 1 if registered, else 0. With `refresh` set, only refreshes.
+/// `ARGV`: idle ms, max, room, refresh (0 or 1). Redis's clock, so instances agree.
+const REGISTER: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
+local known = redis.call('ZSCORE', KEYS[1], ARGV[3])
+if known or (ARGV[4] == '0' and redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2])) then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  return 1
+end
+return 0
+";
+
+/// What an instance knows of its Redis, for `/health` and `/metrics`.
+#[derive(Debug, Default)]
+pub struct Status {
+    up: AtomicBool,
+    /// Each node (master) and whether it answered the last `PING`.
+    nodes: Mutex<Vec<(String, bool)>>,
+    /// Times the connection came back after Redis (or a node) was lost.
+    pub reconnects: Counter,
+}
+
+impl Status {
+    /// Whether every node answers now.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Each node, `host:port`, and whether it answers: with a cluster, its masters.
+    pub fn nodes(&self) -> Vec<(String, bool)> {
+        self.nodes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The chat in Redis: the connection, the local hubs, and the readers of the followed rooms.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct RedisLog {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    target: Target,
+    rooms: Arc<Rooms>,
+    /// `None` until the first connection; redis-rs reconnects it after that.
+    connection: watch::Sender<Option<Connection>>,
+    readers: Mutex<HashMap<Room, Arc<Reader>>>,
+    /// The readers by channel name, for the pub/sub callback.
+    channels: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
+    /// Bumped on every lost connection: each reader then checks its stream did not go back.
+    disconnects: Arc<AtomicU64>,
+    /// Rooms this instance registered in `sse:rooms`, and when.
+    registered: Mutex<HashMap<Room, Instant>>,
+    status: Arc<Status>,
+    shutdown: CancellationToken,
+}
+
+/// One followed room's reader, as the others see it.
+struct Reader {
+    /// Woken by the room's channel.
+    wake: Arc<Notify>,
+    /// True once the reader has read the stream as far as it went when it started.
+    synced: watch::Sender<bool>,
+}
+
+impl RedisLog {
+    /// Starts connecting to `target` (in the background: an unreachable Redis is waited for)
+    /// and watching its nodes, until `shutdown`.
+    pub fn start(target: Target, rooms: Arc<Rooms>, shutdown: CancellationToken) -> Self {
+        let shared = Arc::new(Shared {
+            target,
+            rooms,
+            connection: watch::Sender::new(None),
+            readers: Mutex::new(HashMap::new()),
+            channels: Arc::new(Mutex::new(HashMap::new())),
+            disconnects: Arc::new(AtomicU64::new(0)),
+            registered: Mutex::new(HashMap::new()),
+            status: Arc::new(Status::default()),
+            shutdown,
+        });
+        let log = Self { shared };
+        let connecting = log.clone();
+        tokio::spawn(async move {
+            let shutdown = connecting.shared.shutdown.clone();
+            tokio::select! {
+                () = connecting.connect_and_watch() => {}
+                () = shutdown.cancelled() => {}
+            }
+        });
+        log
+    }
+
+    /// The local hubs.
+    pub fn rooms(&self) -> &Arc<Rooms> {
+        &self.shared.rooms
+    }
+
+    /// Shared with `/health` and `/metrics`.
+    pub fn status(&self) -> &Arc<Status> {
+        &self.shared.status
+    }
+
+    /// `"redis"` or `"redis-cluster"`, for `/health`.
+    pub fn kind(&self) -> &'static str {
+        match self.shared.target {
+            Target::Single(_) => "redis",
+            Target::Cluster(_) => "redis-cluster",
+        }
+    }
+
+    /// Resolves once connected, or after 2 s: a server waits for it before it accepts
+    /// connections, so that its first posts do not fail for a Redis that is there.
+    pub async fn ready(&self) {
+        let mut connection = self.shared.connection.subscribe();
+        let connected = connection.wait_for(Option::is_some);
+        let _ = tokio::time::timeout(COMMAND_TIMEOUT, connected).await;
+    }
+
+    /// The connection, if there has been one: redis-rs reconnects it by itself after that.
+    fn connection(&self) -> Option<Connection> {
+        self.shared.connection.borrow().clone()
+    }
+
+    /// Connects with back-off, then checks every node each second.
+    async fn connect_and_watch(&self) {
+        let mut backoff = Duration::from_millis(100);
+        let connection = loop {
+            let channels = Arc::clone(&self.shared.channels);
+            let disconnects = Arc::clone(&self.shared.disconnects);
+            let on_push = move |push: PushInfo| on_push(&channels, &disconnects, push);
+            match Connection::connect(&self.shared.target, on_push).await {
+                Ok(connection) => break connection,
+                Err(error) => {
+                    if backoff == Duration::from_millis(100) {
+                        tracing::error!(
+                            "redis unreachable ({error}): chat posts get 503; retrying"
+                        );
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        };
+        tracing::info!(
+            "chat rooms: Redis streams sse:chat:{{room}} ({})",
+            self.kind()
+        );
+        self.shared
+            .connection
+            .send_replace(Some(connection.clone()));
+        let nodes = self.shared.target.first_nodes();
+        watch_nodes(connection, nodes, &self.shared.status).await;
+    }
+
+    /// `room`'s hub, and its reader started if nobody here followed the room yet.
+    fn follow(&self, room: &Room) -> (Arc<Hub>, watch::Receiver<bool>) {
+        let hub = self.shared.rooms.follow(room);
+        let mut readers = lock(&self.shared.readers);
+        if let Some(reader) = readers.get(room) {
+            return (hub, reader.synced.subscribe());
+        }
+        let reader = Arc::new(Reader {
+            wake: Arc::new(Notify::new()),
+            synced: watch::Sender::new(false),
+        });
+        lock(&self.shared.channels).insert(stream_key(room), Arc::clone(&reader.wake));
+        readers.insert(room.clone(), Arc::clone(&reader));
+        let synced = reader.synced.subscribe();
+        let task = RoomReader {
+            log: self.clone(),
+            room: room.clone(),
+            key: stream_key(room),
+            hub: Arc::clone(&hub),
+            reader,
+            last: hub.newest_id(),
+            // A hub that held messages before: check its stream first.
+            checked_disconnects: u64::MAX,
+        };
+        let shutdown = self.shared.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = task.run() => {}
+                () = shutdown.cancelled() => {}
+            }
+        });
+        (hub, synced)
+    }
+
+    /// Where each room of `follow` starts: its reader synced first (at most 2 s), then its
+    /// position, if the stream gave it out, else its `history`.
+    pub async fn starts(&self, follow: Follow) -> Vec<(Arc<Hub>, u64)> {
+        let mut starts = Vec::with_capacity(follow.rooms.len());
+        for (room, position) in follow.rooms.iter().zip(follow.positions) {
+            let (hub, mut synced) = self.follow(room);
+            let _ = tokio::time::timeout(COMMAND_TIMEOUT, synced.wait_for(|s| *s)).await;
+            let start = match position {
+                // Perhaps given out by another instance a moment ago: ask the stream.
+                Some(id) if id > hub.newest_id() => match self.newest_id(room).await {
+                    Some(newest) if id > newest => hub.start(None, follow.history),
+                    // Given out, or Redis cannot say: trust the browser, whose id came from
+                    // some instance. The reader brings what follows.
+                    _ => id,
+                },
+                position => hub.start(position, follow.history),
+            };
+            starts.push((hub, start));
+        }
+        starts
+    }
+
+    /// The newest id of `room`'s stream, if Redis answers.
+    async fn newest_id(&self, room: &Room) -> Option<u64> {
+        let mut connection = self.connection()?;
+        let key = stream_key(room);
+        timed(newest_id(&mut connection, &key)).await.ok()
+    }
+
+    /// Adds a message to `room`'s stream; Redis gives the id.
+    pub async fn publish(&self, room: &Room, user: &str, text: &str) -> Result<u64, NotPublished> {
+        let unavailable = |e: &dyn std::fmt::Display| {
+            tracing::debug!(error = %e, "chat post refused: Redis did not take it");
+            NotPublished::Unavailable(format!("the chat store (Redis) is unavailable: {e}"))
+        };
+        let Some(mut connection) = self.connection() else {
+            return Err(unavailable(&"not connected yet"));
+        };
+        self.register(room, &mut connection).await?;
+        let limits = self.shared.rooms.limits();
+        let expiry = if room.is_lobby() {
+            0
+        } else {
+            limits.idle.as_millis()
+        };
+        let script = Script::new(ADD);
+        let mut invocation = script.key(stream_key(room));
+        let time = hub::now();
+        invocation
+            .arg(limits.history)
+            .arg(user)
+            .arg(text)
+            .arg(&time)
+            .arg(expiry as u64)
+            .arg(connection.publish_command());
+        let mut added = timed(invocation.invoke_async::<String>(&mut connection)).await;
+        // A connection Redis dropped (it restarted) fails on first use, before the command
+        // reaches the new Redis: redis-rs reconnects, and one more try goes through.
+        if added.as_ref().is_err_and(|e| e.is_connection_dropped()) {
+            added = timed(invocation.invoke_async::<String>(&mut connection)).await;
+        }
+        let id = added.map_err(|e| unavailable(&e))?;
+        let id = sequence(&id).ok_or_else(|| {
+            NotPublished::Unavailable(format!("the chat stream holds an id that is not 0-n: {id}"))
+        })?;
+        let rooms = &self.shared.rooms;
+        let (published, _) = rooms.counters();
+        published.inc();
+        // Someone here follows the room: answer once its reader has the message too.
+        if lock(&self.shared.readers).contains_key(room)
+            && let Some(hub) = rooms.get(room)
+        {
+            let _ = tokio::time::timeout(COMMAND_TIMEOUT, hub.until_has(id)).await;
+        }
+        Ok(id)
+    }
+
+    /// Makes sure `room` is counted in `sse:rooms`, once every quarter of `--room-idle-secs`
+    /// per instance: refused past `--max-rooms`.
+    async fn register(&self, room: &Room, connection: &mut Connection) -> Result<(), NotPublished> {
+        let limits = self.shared.rooms.limits();
+        let fresh = |at: &Instant| at.elapsed() < limits.idle / 4;
+        if lock(&self.shared.registered).get(room).is_some_and(fresh) {
+            return Ok(());
+        }
+        match timed(register(
+            connection,
+            room,
+            limits.idle,
+            limits.max_rooms,
+            false,
+        ))
+        .await
+        {
+            Ok(true) => {
+                let mut registered = lock(&self.shared.registered);
+                if registered.len() >= limits.max_rooms.saturating_mul(2) {
+                    registered.retain(|_, at| fresh(at));
+                }
+                registered.insert(room.clone(), Instant::now());
+                Ok(())
+            }
+            Ok(false) => Err(NotPublished::Full(Full {
+                max_rooms: limits.max_rooms,
+            })),
+            // The master of `sse:rooms` is away: a room whose stream exists was counted already.
+            Err(error) => {
+                let exists = timed(connection.exists::<_, bool>(stream_key(room))).await;
+                match exists {
+                    Ok(true) => Ok(()),
+                    _ => Err(NotPublished::Unavailable(format!(
+                        "the room registry (Redis) is unavailable: {error}"
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+/// One followed room's reader task: reads the room's stream into its hub while someone here
+/// follows the room.
+struct RoomReader {
+    log: RedisLog,
+    room: Room,
+    key: String,
+    hub: Arc<Hub>,
+    reader: Arc<Reader>,
+    /// The id of the last entry appended to the hub.
+    last: u64,
+    /// `disconnects` when the stream was last checked for going back.
+    checked_disconnects: u64,
+}
+
+impl RoomReader {
+    async fn run(mut self) {
+        let mut subscribed = false;
+        let mut renewed: Option<Instant> = None;
+        let mut unused_since: Option<Instant> = None;
+        loop {
+            if let Some(mut connection) = self.log.connection() {
+                if !subscribed {
+                    subscribed = connection.subscribe(&self.key).await.is_ok();
+                }
+                match self.read(&mut connection).await {
+                    Ok(()) => {
+                        self.reader.synced.send_replace(true);
+                    }
+                    Err(error) => {
+                        tracing::debug!(room = %self.room, %error, "room read failed; retrying");
+                    }
+                }
+                let idle = self.log.shared.rooms.limits().idle;
+                if renewed.is_none_or(|at| at.elapsed() >= idle / 4) {
+                    renewed = Some(Instant::now());
+                    self.renew(&mut connection, idle).await;
+                }
+            }
+            tokio::select! {
+                () = self.reader.wake.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
+            // Held by the registry and by this task only: nobody here follows the room.
+            if Arc::strong_count(&self.hub) <= 2 {
+                let since = *unused_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= LINGER && self.stop_if_unused() {
+                    if let Some(mut connection) = self.log.connection() {
+                        let _ = connection.unsubscribe(&self.key).await;
+                    }
+                    return;
+                }
+            } else {
+                unused_since = None;
+            }
+        }
+    }
+
+    /// Appends every entry after `last` to the hub; first, after a lost connection, checks that
+    /// the stream did not go back (Redis restarted empty).
+    async fn read(&mut self, connection: &mut Connection) -> RedisResult<()> {
+        let disconnects = self.log.shared.disconnects.load(Ordering::Relaxed);
+        if disconnects != self.checked_disconnects && self.last > 0 {
+            let newest = timed(newest_id(connection, &self.key)).await?;
+            if newest < self.last {
+                tracing::error!(
+                    room = %self.room,
+                    "the room's Redis stream went back from id {} to {newest} (Redis restarted \
+                     empty?): its subscribers are told they lagged, and ids start again",
+                    self.last
+                );
+                self.hub.restart();
+                self.last = 0;
+            }
+        }
+        self.checked_disconnects = disconnects;
+        let options = StreamReadOptions::default().count(READ_COUNT);
+        loop {
+            let (keys, after) = ([&self.key], [format!("0-{}", self.last)]);
+            let read = connection.xread_options(&keys, &after, &options);
+            let reply: Option<StreamReadReply> = timed(read).await?;
+            let entries: Vec<StreamId> = reply
+                .into_iter()
+                .flat_map(|r| r.keys)
+                .flat_map(|k| k.ids)
+                .collect();
+            let full = entries.len() == READ_COUNT;
+            for entry in &entries {
+                self.append(entry);
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    fn append(&mut self, entry: &StreamId) {
+        let Some(id) = sequence(&entry.id) else {
+            tracing::warn!(id = entry.id, "skipped a chat entry whose id is not 0-n");
+            return;
+        };
+        let field = |name| entry.get::<String>(name).unwrap_or_default();
+        let (user, text, time) = (field("user"), field("text"), field("time"));
+        if self.hub.append(id, &user, &text, &time) == Appended::AfterGap && self.last > 0 {
+            tracing::warn!(
+                room = %self.room,
+                "chat ids {}..{id} left the Redis stream before this server read them",
+                self.last + 1
+            );
+        }
+        self.last = id;
+    }
+
+    /// Keeps a followed room alive in Redis: its stream's expiry and its place in `sse:rooms`.
+    async fn renew(&self, connection: &mut Connection, idle: Duration) {
+        if !self.room.is_lobby() {
+            let expire = connection.pexpire::<_, i64>(&self.key, idle.as_millis() as i64);
+            let _ = timed(expire).await;
+        }
+        let max = self.log.shared.rooms.limits().max_rooms;
+        let _ = timed(register(connection, &self.room, idle, max, true)).await;
+    }
+
+    /// Removes this reader, unless a stream started following the room meanwhile.
+    fn stop_if_unused(&self) -> bool {
+        let shared = &self.log.shared;
+        let mut readers = lock(&shared.readers);
+        if Arc::strong_count(&self.hub) > 2 {
+            return false;
+        }
+        readers.remove(&self.room);
+        lock(&shared.channels).remove(&self.key);
+        true
+    }
+}
+
+/// The pub/sub callback: a message on a room's channel wakes its reader; a lost connection
+/// makes every reader check its stream.
+fn on_push(
+    channels: &Mutex<HashMap<String, Arc<Notify>>>,
+    disconnects: &AtomicU64,
+    push: PushInfo,
+) {
+    match push.kind {
+        PushKind::Message | PushKind::SMessage => {
+            let channel = match push.data.first() {
+                Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+                _ => return,
+            };
+            if let Some(wake) = lock(channels).get(&channel) {
+                wake.notify_one();
+            }
+        }
+        PushKind::Disconnection => {
+            disconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        _ => {}
+    }
+}
+
+/// Every second: which nodes answer `PING` (with a cluster, each master that `CLUSTER NODES`
+/// lists), into `status`.
+async fn watch_nodes(mut connection: Connection, mut masters: Vec<String>, status: &Status) {
+    let cluster = matches!(connection, Connection::Cluster(_));
+    loop {
+        if cluster {
+            let mut command = redis::cmd("CLUSTER");
+            command.arg("NODES");
+            if let Ok(nodes) = timed(command.query_async::<String>(&mut connection)).await {
+                masters = redis_conn::masters(&nodes);
+            }
+        }
+        let mut nodes = Vec::with_capacity(masters.len());
+        for node in &masters {
+            let ping = timed(connection.on_node(node, redis::cmd("PING"))).await;
+            nodes.push((node.clone(), ping.is_ok()));
+        }
+        let up = !nodes.is_empty() && nodes.iter().all(|(_, up)| *up);
+        if up && !status.up.swap(true, Ordering::Relaxed) {
+            if !status.nodes().is_empty() {
+                status.reconnects.inc();
+                tracing::warn!("redis is back; the chat goes on");
+            }
+        } else if !up && status.up.swap(false, Ordering::Relaxed) {
+            let away: Vec<&str> = nodes
+                .iter()
+                .filter(|n| !n.1)
+                .map(|n| n.0.as_str())
+                .collect();
+            tracing::error!(
+                "redis unreachable ({}): posts to its rooms get 503, open streams stay open",
+                away.join(", ")
+            );
+        }
+        *status.nodes.lock().unwrap_or_else(PoisonError::into_inner) = nodes;
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Runs the registration script: see [`REGISTER`].
+async fn register(
+    connection: &mut Connection,
+    room: &Room,
+    idle: Duration,
+    max_rooms: usize,
+    refresh_only: bool,
+) -> RedisResult<bool> {
+    let script = Script::new(REGISTER);
+    let mut invocation = script.key(ROOMS_KEY);
+    invocation
+        .arg(idle.as_millis() as u64)
+        .arg(max_rooms)
+        .arg(room.as_str())
+        .arg(u8::from(refresh_only));
+    let registered: i64 = invocation.invoke_async(connection).await?;
+    Ok(registered == 1)
+}
+
+/// The newest id a stream holds, 0 when it is empty or absent.
+async fn newest_id(connection: &mut Connection, key: &str) -> RedisResult<u64> {
+    let newest: StreamRangeReply = connection.xrevrange_count(key, "+", "-", 1).await?;
+    Ok(newest
+        .ids
+        .first()
+        .and_then(|entry| sequence(&entry.id))
+        .unwrap_or(0))
+}
+
+/// A command with [`COMMAND_TIMEOUT`]: redis-rs's own timeouts do not cover a cluster's
+/// retries.
+async fn timed<T>(command: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
+    match tokio::time::timeout(COMMAND_TIMEOUT, command).await {
+        Ok(result) => result,
+        Err(_) => Err(redis::RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "Redis did not answer in time",
+        ))),
+    }
+}
+
+/// `0-n` → n: the chat id of a stream entry id.
+fn sequence(id: &str) -> Option<u64> {
+    id.strip_prefix("0-")?.parse().ok()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Each change is one insert or removal: a panic elsewhere leaves the map whole.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_with_a_zero_time_are_chat_ids() {
+        assert_eq!(sequence("0-1"), Some(1));
+        assert_eq!(sequence("0-18446744073709551615"), Some(u64::MAX));
+        assert_eq!(sequence("1700000000000-0"), None);
+        assert_eq!(sequence("0-x"), None);
+    }
+
+    #[test]
+    fn a_room_s_key_is_hash_tagged_by_its_name() {
+        let news = Room::parse("news").expect("a room");
+        assert_eq!(stream_key(&news), "sse:chat:{news}");
+    }
+}
