@@ -434,20 +434,28 @@ impl Connection {
 
     /// `POST /chat` with `{"user": user, "text": text}`; asserts 201 and returns the new id.
     pub async fn post_chat(&mut self, user: &str, text: &str) -> u64 {
+        self.post_chat_to("/chat", user, text).await
+    }
+
+    /// `POST /chat/{room}`, as [`Connection::post_chat`] does: the new id in that room.
+    pub async fn post_to_room(&mut self, room: &str, user: &str, text: &str) -> u64 {
+        self.post_chat_to(&format!("/chat/{room}"), user, text)
+            .await
+    }
+
+    async fn post_chat_to(&mut self, path: &str, user: &str, text: &str) -> u64 {
         let fw = self.endpoint.framework;
         let body = serde_json::json!({ "user": user, "text": text }).to_string();
         let headers = [("content-type", &b"application/json"[..])];
-        let response = self
-            .send(Method::POST, "/chat", &headers, body.into())
-            .await;
+        let response = self.send(Method::POST, path, &headers, body.into()).await;
         let status = response.status();
         let reply = response.text().await;
-        assert_eq!(status, StatusCode::CREATED, "[{fw}] POST /chat: {reply}");
+        assert_eq!(status, StatusCode::CREATED, "[{fw}] POST {path}: {reply}");
         let reply: serde_json::Value = serde_json::from_str(&reply)
-            .unwrap_or_else(|e| panic!("[{fw}] POST /chat answered {reply:?}: {e}"));
+            .unwrap_or_else(|e| panic!("[{fw}] POST {path} answered {reply:?}: {e}"));
         reply["id"]
             .as_u64()
-            .unwrap_or_else(|| panic!("[{fw}] POST /chat answered {reply} without an id"))
+            .unwrap_or_else(|| panic!("[{fw}] POST {path} answered {reply} without an id"))
     }
 }
 

@@ -1,6 +1,6 @@
 //! The contract suite (its rules are the book's chapter `docs/src/contract.md`), written once
 //! and run against every server's real binary over real sockets: each case in [`cases`],
-//! [`chat`], [`operations`] and [`defence`] starts the server on `127.0.0.1:0` as a child
+//! [`chat`], [`rooms`], [`operations`] and [`defence`] starts the server on `127.0.0.1:0` as a child
 //! process, talks HTTP to it, and reads its streams with `eventsource-stream`, an SSE parser
 //! this project did not write.
 //!
@@ -23,6 +23,7 @@ pub mod client;
 pub mod defence;
 pub mod h2;
 pub mod operations;
+pub mod rooms;
 pub mod services;
 pub mod tls;
 pub mod workshop;
@@ -64,6 +65,10 @@ macro_rules! contract_suite {
             chat::chat_history_parameter_sets_how_many_past_messages_come_first,
             chat::chat_idle_stream_gets_keep_alive_comments,
             chat::chat_slow_subscriber_leaves_memory_bounded_and_gets_lagged,
+            rooms::rooms_keep_their_messages_and_ids_apart,
+            rooms::rooms_outside_the_rules_get_400_naming_the_rule,
+            rooms::rooms_resume_exactly_from_the_cursor_under_concurrent_posts,
+            rooms::past_max_rooms_a_new_room_gets_507,
             operations::metrics_count_streams_events_and_chat,
             defence::one_client_at_its_stream_limit_leaves_others_served,
             defence::behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit,

@@ -75,11 +75,12 @@ impl ChatLog {
     /// The encoded events of one subscriber to `follow.rooms`: each room resumed after its
     /// position (see [`Hub::subscribe`]), or started with its `history`.
     ///
-    /// With Redis, a room followed by nobody else here is first read from its stream (at most
-    /// 2 s), and a position above the newest id this process has read may be an id another
-    /// instance has just given out: it is asked of Redis, and waited for (see
-    /// [`RedisLog::starts`]). Either way in a task, so that the stream holds only its (Sync)
-    /// handle.
+    /// With Redis, rooms already read here (the lobby always is) start at once, from their
+    /// hubs. A room followed by nobody else here is first read from its stream (at most 2 s),
+    /// and its `history` counts from what the stream holds then; a position above the newest id
+    /// this process has read may be an id another instance has just given out: it is asked of
+    /// Redis, and waited for (see [`RedisLog::starts`]). Both in a task, so that the stream
+    /// holds only its (Sync) handle.
     pub fn subscribe(&self, follow: Follow) -> ChatStream {
         let replay_bytes = follow.replay_bytes;
         match self {
@@ -97,6 +98,9 @@ impl ChatLog {
                 room_stream::open(starts, replay_bytes)
             }
             Self::Redis(redis) => {
+                if let Some(starts) = redis.starts_now(&follow) {
+                    return room_stream::open(starts, replay_bytes);
+                }
                 let redis = redis.clone();
                 let starts = tokio::spawn(async move { redis.starts(follow).await });
                 let events = stream::once(async move {

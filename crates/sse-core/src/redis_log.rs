@@ -161,6 +161,9 @@ struct Shared {
     registered: Mutex<HashMap<Room, Instant>>,
     status: Arc<Status>,
     shutdown: CancellationToken,
+    /// The lobby's hub, held so that the lobby is always followed: `POST /chat` and
+    /// `GET /events/chat` behave exactly as before rooms, with the lobby read from the start.
+    lobby: Mutex<Option<Arc<Hub>>>,
 }
 
 /// One followed room's reader, as the others see it.
@@ -185,8 +188,11 @@ impl RedisLog {
             registered: Mutex::new(HashMap::new()),
             status: Arc::new(Status::default()),
             shutdown,
+            lobby: Mutex::new(None),
         });
         let log = Self { shared };
+        let (lobby, _) = log.follow(&Room::lobby());
+        *lock(&log.shared.lobby) = Some(lobby);
         let connecting = log.clone();
         tokio::spawn(async move {
             let shutdown = connecting.shared.shutdown.clone();
@@ -216,12 +222,12 @@ impl RedisLog {
         }
     }
 
-    /// Resolves once connected, or after 2 s: a server waits for it before it accepts
-    /// connections, so that its first posts do not fail for a Redis that is there.
+    /// Resolves once the lobby has been read from its stream, or after 2 s (Redis down at
+    /// start): a server waits for it before it accepts connections, so that it never serves a
+    /// half-read lobby.
     pub async fn ready(&self) {
-        let mut connection = self.shared.connection.subscribe();
-        let connected = connection.wait_for(Option::is_some);
-        let _ = tokio::time::timeout(COMMAND_TIMEOUT, connected).await;
+        let (_, mut synced) = self.follow(&Room::lobby());
+        let _ = tokio::time::timeout(COMMAND_TIMEOUT, synced.wait_for(|s| *s)).await;
     }
 
     /// The connection, if there has been one: redis-rs reconnects it by itself after that.
@@ -292,6 +298,22 @@ impl RedisLog {
             }
         });
         (hub, synced)
+    }
+
+    /// Where each room of `follow` starts, when that can be told at once: every room is read
+    /// already (followed here by someone else) and no position is above what this process has.
+    /// A message posted after the request arrived is then never missed.
+    pub fn starts_now(&self, follow: &Follow) -> Option<Vec<(Arc<Hub>, u64)>> {
+        let mut starts = Vec::with_capacity(follow.rooms.len());
+        for (room, &position) in follow.rooms.iter().zip(&follow.positions) {
+            let (hub, synced) = self.follow(room);
+            if !*synced.borrow() || position.is_some_and(|id| id > hub.newest_id()) {
+                return None;
+            }
+            let start = hub.start(position, follow.history);
+            starts.push((hub, start));
+        }
+        Some(starts)
     }
 
     /// Where each room of `follow` starts: its reader synced first (at most 2 s), then its
@@ -433,7 +455,12 @@ impl RoomReader {
         let mut renewed: Option<Instant> = None;
         let mut unused_since: Option<Instant> = None;
         loop {
-            if let Some(mut connection) = self.log.connection() {
+            let Some(mut connection) = self.log.connection() else {
+                let mut connected = self.log.shared.connection.subscribe();
+                let _ = connected.wait_for(Option::is_some).await;
+                continue;
+            };
+            {
                 if !subscribed {
                     subscribed = connection.subscribe(&self.key).await.is_ok();
                 }
