@@ -103,6 +103,8 @@ pub struct Redis {
     child: Option<Child>,
     port: u16,
     append_only: bool,
+    /// A node of a Redis Cluster (see [`RedisCluster`]).
+    cluster: bool,
     dir: TempDir,
 }
 
@@ -123,6 +125,7 @@ impl Redis {
             child: None,
             port: free_port(),
             append_only,
+            cluster: false,
             dir: TempDir::new("redis"),
         };
         redis.start_again();
@@ -161,7 +164,23 @@ impl Redis {
             "--daemonize",
             "no",
         ];
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        if self.cluster {
+            // One master away must not stop the others' slots (the default would: the whole
+            // cluster refuses commands until every slot is served again).
+            let cluster = [
+                "--cluster-enabled yes",
+                "--cluster-config-file nodes.conf",
+                "--cluster-node-timeout 1000",
+                "--cluster-require-full-coverage no",
+            ];
+            args.extend(
+                cluster
+                    .iter()
+                    .flat_map(|pair| pair.split(' '))
+                    .map(str::to_owned),
+            );
+        }
         let mut child = spawn("redis-server", "redis-server", &args);
         wait_for_port(
             ([127, 0, 0, 1], self.port).into(),
@@ -184,6 +203,128 @@ impl Redis {
         }
         self.start_again();
     }
+}
+
+/// A Redis Cluster of the test's own: three masters (no replicas) on free loopback ports, made
+/// one cluster with `redis-cli --cluster create`, their files in temporary directories.
+#[derive(Debug)]
+pub struct RedisCluster {
+    /// The masters, each a `redis-server` in cluster mode that [`Redis::stop`] and
+    /// [`Redis::start_again`] stop and start (with its data and its place in the cluster).
+    pub masters: Vec<Redis>,
+}
+
+impl RedisCluster {
+    /// Starts three masters and joins them; waits until the cluster serves every slot.
+    pub fn start() -> Self {
+        let masters: Vec<Redis> = (0..3)
+            .map(|_| {
+                let mut redis = Redis {
+                    child: None,
+                    port: free_cluster_port(),
+                    append_only: true,
+                    cluster: true,
+                    dir: TempDir::new("redis-cluster"),
+                };
+                redis.start_again();
+                redis
+            })
+            .collect();
+        let mut args = vec!["--cluster".to_owned(), "create".to_owned()];
+        args.extend(masters.iter().map(|m| format!("127.0.0.1:{}", m.port)));
+        args.extend(["--cluster-replicas", "0", "--cluster-yes"].map(str::to_owned));
+        let created = Command::new("redis-cli")
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run redis-cli ({e}): apt-get install redis-tools"));
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&created.stdout)
+        );
+        let cluster = Self { masters };
+        cluster.wait_until_ok();
+        cluster
+    }
+
+    /// `redis://127.0.0.1:P1,redis://127.0.0.1:P2,...`, for `--redis-cluster`.
+    pub fn urls(&self) -> String {
+        let urls: Vec<String> = self.masters.iter().map(Redis::url).collect();
+        urls.join(",")
+    }
+
+    /// `127.0.0.1:PORT` of each master, as `/health` names them.
+    pub fn addresses(&self) -> Vec<String> {
+        self.masters
+            .iter()
+            .map(|m| format!("127.0.0.1:{}", m.port))
+            .collect()
+    }
+
+    /// Which master (its index) holds `key`'s slot, from `CLUSTER KEYSLOT` and each master's
+    /// own slot ranges in `CLUSTER NODES`.
+    pub fn master_of(&self, key: &str) -> usize {
+        let first = self
+            .masters
+            .iter()
+            .find(|m| m.child.is_some())
+            .expect("a master running");
+        let slot: u16 = cli(first.port, &["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .expect("a slot number");
+        self.masters
+            .iter()
+            .position(|m| {
+                let nodes = cli(m.port, &["CLUSTER", "NODES"]);
+                let myself = nodes
+                    .lines()
+                    .find(|l| l.contains("myself"))
+                    .unwrap_or_default();
+                myself.split_whitespace().skip(8).any(|range| {
+                    let (low, high) = range.split_once('-').unwrap_or((range, range));
+                    let (low, high) = (low.parse().unwrap_or(1), high.parse().unwrap_or(0));
+                    (low..=high).contains(&slot)
+                })
+            })
+            .unwrap_or_else(|| panic!("no master holds slot {slot}"))
+    }
+
+    /// Waits, at most 10 s, until every master says `cluster_state:ok`.
+    pub fn wait_until_ok(&self) {
+        let start = Instant::now();
+        while !self
+            .masters
+            .iter()
+            .all(|m| cli(m.port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the cluster is not ok after 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A free port whose cluster bus port (10000 more) is free too.
+fn free_cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// What `redis-cli -p port args...` prints.
+fn cli(port: u16, args: &[&str]) -> String {
+    let output = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run redis-cli ({e}): apt-get install redis-tools"));
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 impl Drop for Redis {
