@@ -28,6 +28,8 @@ function setUpPanel(panel) {
   let source = null;
   let lastEventId = null;
   let reconnects = 0;
+  // The chat follows rooms (rooms.js); a change of rooms connects again from where it was.
+  const rooms = isChat ? setUpRooms(panel.querySelector(".rooms-bar"), () => connect()) : null;
 
   const showState = () => {
     $(".state").textContent = source ? STATES[source.readyState] : "CLOSED";
@@ -55,7 +57,14 @@ function setUpPanel(panel) {
     if (panel.dataset.format) params.set("format", $(".format").value);
     // A browser sends Last-Event-ID by itself only when it reconnects. After a manual
     // disconnect we pass it in the query, which the server reads when the header is absent.
-    if (lastEventId !== null) params.set("lastEventId", lastEventId);
+    // The chat passes its position in each of its rooms, which also covers a change of rooms.
+    if (rooms) {
+      params.set("rooms", rooms.list());
+      const cursor = rooms.cursor();
+      if (cursor !== null) params.set("lastEventId", cursor);
+    } else if (lastEventId !== null) {
+      params.set("lastEventId", lastEventId);
+    }
     const url = params.size ? `${panel.dataset.path}?${params}` : panel.dataset.path;
     source = new EventSource(url);
     log(`connecting to ${url}`, "info");
@@ -78,12 +87,16 @@ function setUpPanel(panel) {
       const text = document.createElement("span");
       text.className = "text";
       text.textContent = message.text;
-      log([`#${message.id} `, user, ": ", text], "chat", new Date(message.time), message.id);
+      const room = document.createElement("span");
+      room.className = "room-tag";
+      room.textContent = message.room;
+      log([room, ` #${message.id} `, user, ": ", text], "chat", new Date(message.time), message.id);
+      rooms?.record(event, message);
       showState();
     });
     source.addEventListener("lagged", (event) => {
-      const { missed } = JSON.parse(event.data);
-      log(`lagged: ${missed} messages were lost, they had left the server's history`, "info");
+      const { missed, room } = JSON.parse(event.data);
+      log(`lagged: ${missed} messages of ${room} were lost, they had left the server's history`, "info");
     });
     // The paragraph's last event. The page could close the stream here; it lets the browser do
     // what it does when a server ends a stream instead: reconnect with Last-Event-ID 5, which
@@ -118,11 +131,12 @@ function setUpPanel(panel) {
   $(".disconnect").addEventListener("click", disconnect);
   $(".start-over").addEventListener("click", () => {
     lastEventId = null;
+    rooms?.forget();
     reconnects = 0;
     $(".log").replaceChildren();
     connect();
   });
-  if (isChat) setUpChatForm(panel.querySelector(".chat-form"));
+  if (isChat) setUpChatForm(panel.querySelector(".chat-form"), rooms);
   // data-autoconnect="h2": on load only when the streams share one HTTP/2 connection.
   const auto = panel.dataset.autoconnect;
   if (auto === undefined || (auto === "h2" && PROTOCOL === "h2")) connect();
@@ -130,7 +144,7 @@ function setUpPanel(panel) {
 
 // Sending is a plain fetch: EventSource only receives. The server answers 201 {"id": n},
 // or a status and {"error": "..."} naming what was wrong, which is shown as it is.
-function setUpChatForm(form) {
+function setUpChatForm(form, rooms) {
   const { user, text } = form.elements;
   const error = form.querySelector(".chat-error");
   user.value = localStorage.getItem("chat-user") ?? `guest-${Math.floor(Math.random() * 1000)}`;
@@ -139,7 +153,7 @@ function setUpChatForm(form) {
     error.textContent = "";
     localStorage.setItem("chat-user", user.value);
     try {
-      const response = await fetch("/chat", {
+      const response = await fetch(`/chat/${rooms.current()}`, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ user: user.value, text: text.value }),

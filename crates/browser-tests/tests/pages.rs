@@ -214,6 +214,123 @@ async fn chat_message_from_one_tab_appears_in_the_other_as_text(which: Which) {
     browser.close().await;
 }
 
+/// Joins `room` in the current tab's chat panel, and waits until the panel follows it.
+async fn join_room(browser: &Browser, room: &str) {
+    let join = format!(
+        "(() => {{ const f = document.querySelector('.join-form'); \
+         f.elements.room.value = '{room}'; f.requestSubmit(); return true; }})()"
+    );
+    browser.eval(&join).await;
+    let chat = panel("/events/chat");
+    let following = format!(
+        "[...document.querySelectorAll('{chat} .log li.info')].some(li => \
+         li.textContent.includes('connecting to') && li.textContent.includes('{room}')) \
+         && {} === 'OPEN'",
+        text_of(&format!("{chat} .state"))
+    );
+    browser
+        .wait_until(&following, &format!("the chat following {room}"))
+        .await;
+}
+
+/// Selects `room` and sends `text` to it from the current tab; waits for the 201.
+async fn send_to_room(browser: &Browser, room: &str, text: &str) {
+    browser
+        .click(&format!(r#".rooms li[data-room="{room}"] .room"#))
+        .await;
+    let send = format!(
+        "(() => {{ const f = document.querySelector('.chat-form'); f.elements.user.value = 'ann'; \
+         f.elements.text.value = '{text}'; f.requestSubmit(); return true; }})()"
+    );
+    browser.eval(&send).await;
+    let sent = "document.querySelector('.chat-form').elements.text.value === ''";
+    browser.wait_until(sent, &format!("{text} sent")).await;
+}
+
+/// A JavaScript expression: `room:text` of every chat message in the log, oldest first.
+const ROOM_MESSAGES: &str = "[...document.querySelectorAll('.panel.chat .log li.chat')]\
+    .map(li => li.querySelector('.room-tag').textContent + ':' + li.querySelector('.text').textContent)\
+    .reverse()";
+
+/// Two tabs join different rooms and a shared one: each sees only its rooms. One disconnects,
+/// the other posts to the shared room and the lobby, and on Connect the first gets exactly
+/// what it missed, once, through the cursor of its rooms.
+async fn chat_rooms_each_tab_sees_its_rooms_and_catches_up_once(which: Which) {
+    let name = which.framework().name;
+    let server = Running::start(which, &[]);
+    let browser = Browser::start(1100, 900).await;
+    let chat = panel("/events/chat");
+    let chat_open = format!("{} === 'OPEN'", text_of(&format!("{chat} .state")));
+    browser.goto(&server.url("/")).await;
+    browser.wait_until(&chat_open, "tab A's chat open").await;
+    let tab_a = browser.current_tab().await;
+    join_room(&browser, "alpha").await;
+    join_room(&browser, "shared").await;
+    let tab_b = browser.open_tab(&server.url("/")).await;
+    browser.wait_until(&chat_open, "tab B's chat open").await;
+    join_room(&browser, "beta").await;
+    join_room(&browser, "shared").await;
+
+    send_to_room(&browser, "beta", "b1").await;
+    send_to_room(&browser, "shared", "b2").await;
+    browser.switch_to(&tab_a).await;
+    let has = |text: &str| format!("{ROOM_MESSAGES}.includes('{text}')");
+    browser.wait_until(&has("shared:b2"), "b2 in tab A").await;
+    send_to_room(&browser, "alpha", "a1").await;
+    send_to_room(&browser, "shared", "a2").await;
+    browser.wait_until(&has("shared:a2"), "a2 in tab A").await;
+    let a_saw = browser.eval(ROOM_MESSAGES).await;
+    assert_eq!(
+        a_saw,
+        json!(["shared:b2", "alpha:a1", "shared:a2"]),
+        "[{name}] tab A"
+    );
+    browser.switch_to(&tab_b).await;
+    browser.wait_until(&has("shared:a2"), "a2 in tab B").await;
+    let b_saw = browser.eval(ROOM_MESSAGES).await;
+    assert_eq!(
+        b_saw,
+        json!(["beta:b1", "shared:b2", "shared:a2"]),
+        "[{name}] tab B"
+    );
+
+    browser.switch_to(&tab_a).await;
+    browser.click(&format!("{chat} .disconnect")).await;
+    browser.switch_to(&tab_b).await;
+    send_to_room(&browser, "shared", "b3").await;
+    send_to_room(&browser, "lobby", "b4").await;
+    send_to_room(&browser, "shared", "b5").await;
+    browser.switch_to(&tab_a).await;
+    browser.click(&format!("{chat} .connect")).await;
+    let caught_up = format!("{} && {}", has("shared:b5"), has("lobby:b4"));
+    browser.wait_until(&caught_up, "tab A caught up").await;
+    sleep(Duration::from_millis(500)).await;
+    let saw = browser.eval(ROOM_MESSAGES).await;
+    let mut saw: Vec<String> = serde_json::from_value(saw).expect("a list of messages");
+    // The replays of two rooms may interleave; within a room the order is kept.
+    let shared: Vec<&String> = saw.iter().filter(|m| m.starts_with("shared:")).collect();
+    assert_eq!(
+        shared,
+        ["shared:b2", "shared:a2", "shared:b3", "shared:b5"],
+        "[{name}]"
+    );
+    saw.sort();
+    let all = [
+        "alpha:a1",
+        "lobby:b4",
+        "shared:a2",
+        "shared:b2",
+        "shared:b3",
+        "shared:b5",
+    ];
+    assert_eq!(saw, all, "[{name}] what tab A missed, once");
+    for tab in [&tab_a, &tab_b] {
+        browser.switch_to(tab).await;
+        assert_no_script_errors(&browser, name).await;
+    }
+    browser.close().await;
+}
+
 /// Over HTTP/2 (`--tls`, the browser accepting the self-signed certificate), three tabs of the
 /// page: every panel of every tab connects on load, twelve streams at once on one connection,
 /// and the page says it got h2.
@@ -283,6 +400,7 @@ for_each_server!(
     paragraph_appears_once_and_the_204_stops_the_browser,
     counter_resumes_after_disconnect_without_gap_or_repeat,
     chat_message_from_one_tab_appears_in_the_other_as_text,
+    chat_rooms_each_tab_sees_its_rooms_and_catches_up_once,
     over_http2_every_panel_of_three_tabs_runs_at_once,
 );
 
