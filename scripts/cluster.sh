@@ -1,10 +1,12 @@
 #!/bin/sh
-# Many instances, one chat, behind a real reverse proxy: starts a redis-server, the axum, actix
-# and warp servers on it (ports 3000 to 3002), and nginx in front of them with
-# deploy/nginx.conf, then prints the one URL to open. Ctrl-C stops everything it started.
-# redis-server and nginx are Debian's packages, installed when missing (as root on Debian).
+# Many instances, one chat, behind a real reverse proxy: starts a redis-server (or a Redis
+# Cluster of three masters), the axum, actix and warp servers on it (ports 3000 to 3002), and
+# nginx in front of them with deploy/nginx.conf, then prints the one URL to open. Ctrl-C stops
+# everything it started. redis-server, redis-cli and nginx are Debian's packages, installed
+# when missing (as root on Debian).
 #
-#   scripts/cluster.sh                  nginx on http://127.0.0.1:8080/
+#   scripts/cluster.sh                  nginx on http://127.0.0.1:8080/, one Redis
+#   scripts/cluster.sh --redis-cluster  the rooms spread over a three-master Redis Cluster
 #   scripts/cluster.sh --port 9090      nginx on another port
 #
 # nginx's files (its access log, with which server answered each request) go to a new
@@ -13,14 +15,16 @@ set -eu
 cd "$(dirname "$0")/.."
 . scripts/services.sh
 
-port=8080
-case "${1:-}" in
-    --port) port=$2 ;;
-    "") ;;
-    *) echo "usage: $0 [--port PORT]" >&2; exit 2 ;;
-esac
+port=8080 redis_cluster=no
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --port) port=$2; shift 2 ;;
+        --redis-cluster) redis_cluster=yes; shift ;;
+        *) echo "usage: $0 [--port PORT] [--redis-cluster]" >&2; exit 2 ;;
+    esac
+done
 
-need redis-server:redis-server nginx:nginx
+need redis-server:redis-server redis-cli:redis-tools nginx:nginx
 echo "==> cargo build --release -p server-axum -p server-actix -p server-warp"
 cargo build --release -p server-axum -p server-actix -p server-warp
 
@@ -36,10 +40,19 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-start_redis
+if [ "$redis_cluster" = yes ]; then
+    start_redis_cluster
+    store="--redis-cluster $redis_cluster_urls"
+    said="the rooms spread over the cluster's three masters"
+else
+    start_redis
+    store="--redis $redis_url"
+    said="one chat through $redis_url"
+fi
 for framework in axum actix warp; do
     # nginx runs on this machine: its X-Forwarded-For names the clients.
-    "target/release/server-$framework" --redis "$redis_url" --trusted-proxy 127.0.0.1 &
+    # shellcheck disable=SC2086
+    "target/release/server-$framework" $store --trusted-proxy 127.0.0.1 &
     pids="$pids $!"
 done
 
@@ -51,6 +64,6 @@ pids="$pids $!"
 sleep 1
 all_started $pids
 echo "==> open http://127.0.0.1:$port/ : nginx in front of axum (3000), actix (3001) and warp (3002),"
-echo "    one chat through $redis_url. Which server answered each request: $nginx_dir/access.log"
+echo "    $said. Which server answered each request: $nginx_dir/access.log"
 echo "    Ctrl-C stops everything."
 wait

@@ -9,6 +9,10 @@
 # start_redis                starts redis-server on the first free port from 6380, keeping
 #                            nothing on disk (its directory is a new one under /tmp); sets
 #                            $redis_url and $redis_pid.
+# start_redis_cluster        starts a Redis Cluster of three masters (no replicas) on the first
+#                            free ports from 7001, in a new directory under /tmp, joined with
+#                            redis-cli --cluster create; sets $redis_cluster_urls (for
+#                            --redis-cluster) and $redis_pid (all three pids).
 
 # nginx lives in /usr/sbin, which a non-login shell may not have on its PATH.
 PATH="$PATH:/usr/sbin"
@@ -46,6 +50,40 @@ start_redis() {
         redis_port=$((redis_port + 1))
     done
     echo "no free port for redis-server in 6380..6399; see $redis_dir/redis.log" >&2
+    return 1
+}
+
+start_redis_cluster() {
+    redis_dir=$(mktemp -d /tmp/sse-redis-cluster.XXXXXX)
+    base=7001
+    while [ "$base" -lt 7100 ]; do
+        ok=yes redis_pid="" nodes="" redis_cluster_urls=""
+        for node_port in $base $((base + 1)) $((base + 2)); do
+            mkdir -p "$redis_dir/$node_port"
+            # One master away must not stop the other masters' rooms: no full coverage.
+            redis-server --bind 127.0.0.1 --port "$node_port" --dir "$redis_dir/$node_port" \
+                --cluster-enabled yes --cluster-config-file nodes.conf \
+                --cluster-node-timeout 1000 --cluster-require-full-coverage no \
+                --appendonly yes --save "" >"$redis_dir/$node_port/redis.log" 2>&1 &
+            redis_pid="$redis_pid $!"
+            nodes="$nodes 127.0.0.1:$node_port"
+            redis_cluster_urls="${redis_cluster_urls:+$redis_cluster_urls,}redis://127.0.0.1:$node_port"
+        done
+        sleep 0.5
+        for pid in $redis_pid; do kill -0 "$pid" 2>/dev/null || ok=no; done
+        if [ "$ok" = yes ]; then
+            # shellcheck disable=SC2086
+            redis-cli --cluster create $nodes --cluster-replicas 0 --cluster-yes >"$redis_dir/create.log"
+            until redis-cli -p "$base" cluster info | grep -q cluster_state:ok; do sleep 0.2; done
+            echo "==> a Redis Cluster of three masters:$nodes (pids$redis_pid, files in $redis_dir)"
+            return 0
+        fi
+        for pid in $redis_pid; do kill "$pid" 2>/dev/null || true; done
+        wait 2>/dev/null || true
+        rm -rf "${redis_dir:?}"/*
+        base=$((base + 3))
+    done
+    echo "no three free ports for a Redis Cluster in 7001..7099; see $redis_dir" >&2
     return 1
 }
 

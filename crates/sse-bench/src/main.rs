@@ -12,6 +12,7 @@ mod floor;
 mod load;
 mod ramp;
 mod report;
+mod rooms;
 mod scan;
 mod soak;
 mod stats;
@@ -56,6 +57,30 @@ enum Command {
         /// posts to BASE. For servers that share one chat through Redis (`--redis`).
         #[arg(long, value_name = "BASE")]
         spread: Vec<String>,
+        #[command(flatten)]
+        run: Run,
+    },
+    /// Fan-out over rooms: N subscribers dealt out over K rooms, one publisher per room at R
+    /// messages/s: delivery latency, losses and each server's CPU.
+    Rooms {
+        /// The server, e.g. http://127.0.0.1:3000
+        base: String,
+        /// Rooms (`r0`, `r1`, ...).
+        #[arg(long, default_value_t = 100)]
+        rooms: u64,
+        /// Messages per second per room.
+        #[arg(long, default_value_t = 10)]
+        rate: u64,
+        /// Deal the subscribers out over this server too (repeat for more), and the publishers:
+        /// servers that share their rooms through Redis.
+        #[arg(long, value_name = "BASE")]
+        spread: Vec<String>,
+        /// What to call the run in the report.
+        #[arg(long, default_value = "in memory")]
+        setup: String,
+        /// Each server's process id, to read its CPU from /proc (repeat for each).
+        #[arg(long = "server-pid")]
+        pids: Vec<u32>,
         #[command(flatten)]
         run: Run,
     },
@@ -155,6 +180,27 @@ async fn main() -> Result<(), Error> {
             let (clients, secs, in_flight) = (run.clients, run.secs, run.connects_in_flight);
             let result = fanout::run(&base, &spread, clients, rate, secs, in_flight, run.pid);
             finish(Outcome::Fanout(result.await?), run.json)
+        }
+        Command::Rooms {
+            base,
+            rooms,
+            rate,
+            spread,
+            setup,
+            pids,
+            run,
+        } => {
+            let work = rooms::Workload {
+                bases: std::iter::once(base).chain(spread).collect(),
+                setup: &setup,
+                rooms,
+                clients: run.clients,
+                rate,
+                secs: run.secs,
+                in_flight: run.connects_in_flight,
+                pids,
+            };
+            finish(Outcome::Rooms(rooms::run(work).await?), run.json)
         }
         Command::Storm {
             path,

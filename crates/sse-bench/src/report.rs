@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::client::Error;
 use crate::fanout::FanoutResult;
 use crate::load::LoadResult;
+use crate::rooms::{self, RoomsResult};
 use crate::storm::StormResult;
 
 /// One run's result, as written by `--json`.
@@ -22,6 +23,8 @@ pub enum Outcome {
     Fanout(FanoutResult),
     /// From `sse-bench storm`.
     Storm(StormResult),
+    /// From `sse-bench rooms`: a table of its own, one row per run.
+    Rooms(RoomsResult),
 }
 
 /// The speed goals, each for every server. Two are set against the yardsticks of the same run
@@ -40,6 +43,7 @@ impl Outcome {
             Outcome::Load(r) => &r.server,
             Outcome::Fanout(r) => &r.server,
             Outcome::Storm(r) => &r.server,
+            Outcome::Rooms(r) => &r.setup,
         }
     }
 }
@@ -48,7 +52,7 @@ impl Outcome {
 /// order.
 fn columns(outcomes: &[Outcome]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for outcome in outcomes {
+    for outcome in outcomes.iter().filter(|o| !matches!(o, Outcome::Rooms(_))) {
         if !names.iter().any(|name| name == outcome.server()) {
             names.push(outcome.server().to_owned());
         }
@@ -308,6 +312,16 @@ pub fn write(outcomes: &[Outcome], out: &Path) -> Result<String, Error> {
             "\n*node*: the seed's plain Node server (`crates/sse-bench/peers/node-seed.js`), \
              a peer to measure against on the load workload, not held to the goals."
         )?;
+    }
+    let room_runs: Vec<&RoomsResult> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Rooms(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    if !room_runs.is_empty() {
+        md.push_str(&rooms::table(&room_runs));
     }
     std::fs::create_dir_all(out)?;
     std::fs::write(out.join("report.md"), &md)?;
