@@ -20,12 +20,17 @@
 #   scripts/compare.sh --redis              adds a fan-out column: the three servers on one
 #                                           redis-server (started here), the publisher posting to
 #                                           axum, the subscribers dealt out over all three
+#   scripts/compare.sh --rooms              adds the fan-out over rooms (a table of its own): 100
+#                                           rooms of 100 subscribers (--clients), 10 messages/s
+#                                           per room (--rate), one publisher per room; on each
+#                                           server in memory, then the three on one Redis, then
+#                                           on a three-master Redis Cluster (both started here)
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/server-port.sh
 . scripts/services.sh
 
-clients=10000 secs=15 rate=10 servers="axum actix warp floor node" redis="" tls=""
+clients=10000 secs=15 rate=10 servers="axum actix warp floor node" redis="" tls="" rooms=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --clients) clients=$2; shift 2 ;;
@@ -34,7 +39,8 @@ while [ $# -gt 0 ]; do
         --servers) servers=$2; shift 2 ;;
         --redis) redis=yes; shift ;;
         --tls) tls=yes; shift ;;
-        *) echo "usage: $0 [--clients N] [--secs S] [--rate R] [--servers 'axum actix warp floor node'] [--tls] [--redis]" >&2; exit 2 ;;
+        --rooms) rooms=yes; shift ;;
+        *) echo "usage: $0 [--clients N] [--secs S] [--rate R] [--servers 'axum actix warp floor node'] [--tls] [--redis] [--rooms]" >&2; exit 2 ;;
     esac
 done
 
@@ -121,6 +127,49 @@ if [ -n "$redis" ]; then
     kill -TERM "$redis_pid"
     wait 2>/dev/null || true
     rm -rf "$redis_dir"
+fi
+
+# The fan-out over rooms on the three servers sharing `$1` (--redis URL or --redis-cluster
+# URLS), the publishers and subscribers dealt out over all three; CPU of the servers, then of
+# each Redis process ($redis_pid).
+rooms_on_redis() {
+    store=$1 what=$2 json=$3
+    bases="" pids=""
+    for server in axum actix warp; do
+        # shellcheck disable=SC2086 # $store is an option and its value
+        start "$server" $store
+        bases="$bases http://127.0.0.1:$port" pids="$pids $pid"
+    done
+    # shellcheck disable=SC2086
+    set -- $bases
+    server_pids=""
+    for p in $pids $redis_pid; do server_pids="$server_pids --server-pid $p"; done
+    echo "==> rooms: axum+actix+warp on $what, $clients subscribers over 100 rooms, $rate messages/s per room for $secs s"
+    # shellcheck disable=SC2086
+    "$bench" rooms "$1" --spread "$2" --spread "$3" --rooms 100 --clients "$clients" --rate "$rate" \
+        --secs "$secs" $server_pids --setup "axum+actix+warp, $what (CPU: the three servers, then Redis)" \
+        --json "$out/$json" >/dev/null
+    for p in $pids $redis_pid; do kill -TERM "$p"; done
+    wait 2>/dev/null || true
+    rm -rf "$redis_dir"
+}
+
+if [ -n "$rooms" ]; then
+    for server in axum actix warp; do
+        echo "==> $server: rooms, $clients subscribers over 100 rooms, $rate messages/s per room for $secs s"
+        start "$server"
+        "$bench" rooms "http://127.0.0.1:$port" --rooms 100 --clients "$clients" --rate "$rate" \
+            --secs "$secs" --server-pid "$pid" --setup "$server, in memory" \
+            --json "$out/rooms-1-memory-$server.json" >/dev/null
+        stop
+        sleep 2
+    done
+    need redis-server:redis-server redis-cli:redis-tools
+    start_redis
+    rooms_on_redis "--redis $redis_url" "one Redis" rooms-2-redis.json
+    sleep 2
+    start_redis_cluster
+    rooms_on_redis "--redis-cluster $redis_cluster_urls" "a Redis Cluster of 3 masters" rooms-3-cluster.json
 fi
 
 echo "==> $out/report.md and $out/report.svg"

@@ -313,6 +313,10 @@ pub fn write(outcomes: &[Outcome], out: &Path) -> Result<String, Error> {
              a peer to measure against on the load workload, not held to the goals."
         )?;
     }
+    if names.is_empty() {
+        // Only `rooms` runs: no frameworks table.
+        md.clear();
+    }
     let room_runs: Vec<&RoomsResult> = outcomes
         .iter()
         .filter_map(|o| match o {
