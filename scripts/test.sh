@@ -12,11 +12,12 @@ cd "$(dirname "$0")/.."
 # clone) serve an edit-and-rebuild loop, not this. Set CARGO_INCREMENTAL=1 to keep them.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
-# What the tests need besides Rust: Chromium and its driver (the pages), redis-server and nginx
-# (the contract suite with --redis, and the cluster tests), from Debian's packages. Installed
+# What the tests need besides Rust: Chromium and its driver (the pages), redis-server, redis-cli
+# and nginx (the contract suite with --redis, the cluster tests, and a Redis Cluster made with
+# redis-cli), from Debian's packages. Installed
 # when missing, if we are root on Debian; otherwise those tests fail and say how to install them.
 . scripts/services.sh
-need chromium:chromium chromedriver:chromium-driver redis-server:redis-server nginx:nginx ||
+need chromium:chromium chromedriver:chromium-driver redis-server:redis-server redis-cli:redis-tools nginx:nginx ||
     echo "    the tests that need them will fail"
 
 # The book (docs/) is built with mdBook, pinned like the packages above, and installed with

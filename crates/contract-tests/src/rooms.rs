@@ -106,11 +106,7 @@ pub async fn rooms_keep_their_messages_and_ids_apart(target: Target) {
     assert_quiet(fw, &mut both).await;
     assert!(got.iter().all(|m| m.room != "lobby"), "[{fw}] {got:?}");
     // The rooms' replays may interleave; the last cursor holds both rooms' newest ids.
-    let last = got
-        .iter()
-        .map(|m| m.event_id.clone())
-        .last()
-        .unwrap_or_default();
+    let last = got.last().map(|m| m.event_id.clone()).unwrap_or_default();
     assert_eq!(
         last, "sport:1,news:2",
         "[{fw}] the cursor, in the request's order"
