@@ -5,12 +5,12 @@
 //!
 //! Read it in this order: [`event`] (the wire format), [`streams`] (what is sent, when) and
 //! [`metronome`] (the timers that pace them), [`request`] (query and `Last-Event-ID`), [`state`]
-//! (what a route does), [`room`], [`cursor`], [`hub`], [`rooms`], [`room_stream`], [`chat`] and [`chat_log`] (the chat's rooms, in-process), [`redis_log`] and
-//! [`redis_conn`] (the rooms in Redis or a Redis Cluster),
+//! (what a route does); the chat: [`room`] and [`cursor`] (room names, and the id of a stream of
+//! several rooms), [`hub`] (one room's log), [`rooms`], [`room_stream`], [`chat`] and
+//! [`chat_log`], then [`redis_log`] and [`redis_conn`] (the rooms in Redis or a Redis Cluster);
 //! then what keeps one client from taking the server from the others: [`client`], [`gate`],
-//! [`post_limit`] and [`descriptors`]; then [`keep_alive`],
-//! [`options`], [`net`], [`tls`] and [`serve`] (HTTPS and HTTP/2), [`shutdown`], [`assets`] and
-//! [`logging`]. Test it with
+//! [`post_limit`] and [`descriptors`]; then [`keep_alive`], [`options`], [`net`], [`tls`] and
+//! [`serve`] (HTTPS and HTTP/2), [`shutdown`], [`assets`] and [`logging`]. Test it with
 //! `cargo test -p sse-core`.
 
 pub mod assets;
