@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use cluster_tests::endpoint;
 use contract_tests::chat::{Chat, chat, chat_ids};
 use contract_tests::client::{Events, Response};
 use contract_tests::services::{Nginx, Redis};
@@ -20,18 +21,7 @@ fn start_all(redis: &Redis, args: &[&str]) -> Vec<Running> {
     let url = redis.url();
     let mut all_args = vec!["--redis", &url, "--trusted-proxy", "127.0.0.1"];
     all_args.extend_from_slice(args);
-    Which::ALL
-        .iter()
-        .map(|&which| Running::start(which, &all_args))
-        .collect()
-}
-
-fn endpoint(server: &Running) -> Endpoint {
-    Endpoint {
-        addr: ([127, 0, 0, 1], server.port).into(),
-        framework: server.which.framework().name,
-        protocol: Protocol::Http1,
-    }
+    cluster_tests::start_all(&all_args)
 }
 
 /// nginx, spoken to as a browser would: HTTP/1.1.

@@ -7,30 +7,20 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use cluster_tests::endpoint;
+use contract_tests::Endpoint;
 use contract_tests::client::Events;
 use contract_tests::rooms::{RoomMessage, room_message};
 use contract_tests::services::RedisCluster;
-use contract_tests::{Endpoint, Protocol};
 use serde_json::Value;
-use test_servers::{Running, Which};
+use test_servers::Running;
 
 /// The three servers on `cluster`.
 fn start_all(cluster: &RedisCluster, args: &[&str]) -> Vec<Running> {
     let urls = cluster.urls();
     let mut all_args = vec!["--redis-cluster", &urls];
     all_args.extend_from_slice(args);
-    Which::ALL
-        .iter()
-        .map(|&which| Running::start(which, &all_args))
-        .collect()
-}
-
-fn endpoint(server: &Running) -> Endpoint {
-    Endpoint {
-        addr: ([127, 0, 0, 1], server.port).into(),
-        framework: server.which.framework().name,
-        protocol: Protocol::Http1,
-    }
+    cluster_tests::start_all(&all_args)
 }
 
 /// One room on each master: the first names `r0`, `r1`, ... whose keys' slots land there.

@@ -60,10 +60,13 @@ pub struct FanoutResult {
 
 /// What one subscriber saw.
 #[derive(Default)]
-struct Seen {
-    received: u64,
-    lagged: u64,
-    latencies: Vec<u64>,
+pub struct Seen {
+    /// Chat messages received.
+    pub received: u64,
+    /// `lagged` notices received.
+    pub lagged: u64,
+    /// From posting to arrival, each message, in µs.
+    pub latencies: Vec<u64>,
 }
 
 /// Runs the workload.
@@ -185,7 +188,18 @@ async fn subscriber(
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Option<Seen> {
     // Subscribed once the headers came: the server registers the subscriber before it sends them.
-    let mut stream = ramp::opened(counters, permit, client::scan(stream, None)).await?;
+    let stream = ramp::opened(counters, permit, client::scan(stream, None)).await?;
+    Some(count_chat(stream, expected, counters, stop).await)
+}
+
+/// Follows an open chat stream until `stop`, counting its messages (`expected` of them, if none
+/// is lost), their latencies and its `lagged` notices; `rooms` does the same per room.
+pub async fn count_chat(
+    mut stream: crate::scan::Stream,
+    expected: u64,
+    counters: &Counters,
+    stop: &CancellationToken,
+) -> Seen {
     let mut seen = Seen {
         latencies: Vec::with_capacity(expected as usize),
         ..Seen::default()
@@ -205,5 +219,5 @@ async fn subscriber(
     if stream.follow(stop, on_event).await == Followed::Ended {
         Counters::add(&counters.dropped);
     }
-    Some(seen)
+    seen
 }

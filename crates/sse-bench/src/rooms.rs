@@ -18,8 +18,8 @@ use tokio::time::{Instant, MissedTickBehavior, interval, sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Error, Target};
+use crate::fanout::{self, Seen};
 use crate::ramp::{self, Counters};
-use crate::scan::{Event, Followed, Kind};
 use crate::stats::{Percentiles, ProcSample};
 
 /// What `rooms` measured.
@@ -225,14 +225,6 @@ pub fn table(runs: &[&RoomsResult]) -> String {
     md
 }
 
-/// What one subscriber saw.
-#[derive(Default)]
-struct Seen {
-    received: u64,
-    lagged: u64,
-    latencies: Vec<u64>,
-}
-
 /// One subscriber of `room`: counted among the room's followers once its stream is open, then
 /// counts its messages and their latencies until `stop`.
 async fn subscriber(
@@ -243,23 +235,7 @@ async fn subscriber(
     stop: &CancellationToken,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Option<Seen> {
-    let mut stream = ramp::opened(counters, permit, client::scan(stream, None)).await?;
+    let stream = ramp::opened(counters, permit, client::scan(stream, None)).await?;
     followers[room as usize].fetch_add(1, Ordering::Relaxed);
-    let mut seen = Seen::default();
-    let on_event = |event: Event| match event.kind {
-        Kind::Chat => {
-            if let Some(sent) = event.stamp {
-                seen.latencies
-                    .push(client::unix_micros().saturating_sub(sent));
-            }
-            seen.received += 1;
-            Counters::add(&counters.events);
-        }
-        Kind::Lagged => seen.lagged += 1,
-        Kind::Message | Kind::Other => {}
-    };
-    if stream.follow(stop, on_event).await == Followed::Ended {
-        Counters::add(&counters.dropped);
-    }
-    Some(seen)
+    Some(fanout::count_chat(stream, 0, counters, stop).await)
 }
