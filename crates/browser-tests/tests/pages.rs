@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use browser_tests::{Browser, Running, Which};
+use fantoccini::wd::WindowHandle;
 use serde_json::{Value, json};
 use tokio::time::sleep;
 
@@ -166,18 +167,26 @@ async fn counter_resumes_after_disconnect_without_gap_or_repeat(which: Which) {
     browser.close().await;
 }
 
+/// Waits until the current tab's chat stream is open; returns the tab.
+async fn chat_open(browser: &Browser, tab: &str) -> WindowHandle {
+    let state = text_of(&format!("{} .state", panel("/events/chat")));
+    let what = format!("{tab}'s chat open");
+    browser
+        .wait_until(&format!("{state} === 'OPEN'"), &what)
+        .await;
+    browser.current_tab().await
+}
+
 /// Two tabs: a message sent in one appears in the other, its HTML shown as text.
 async fn chat_message_from_one_tab_appears_in_the_other_as_text(which: Which) {
     let name = which.framework().name;
     let server = Running::start(which, &[]);
     let browser = Browser::start(1100, 900).await;
     let chat = panel("/events/chat");
-    let chat_open = format!("{} === 'OPEN'", text_of(&format!("{chat} .state")));
     browser.goto(&server.url("/")).await;
-    browser.wait_until(&chat_open, "tab A's chat open").await;
-    let tab_a = browser.current_tab().await;
-    let tab_b = browser.open_tab(&server.url("/")).await;
-    browser.wait_until(&chat_open, "tab B's chat open").await;
+    let tab_a = chat_open(&browser, "tab A").await;
+    browser.open_tab(&server.url("/")).await;
+    let tab_b = chat_open(&browser, "tab B").await;
 
     let hostile = "<img src=x onerror=\"window.pwned = 1\"><b>bold?</b>\n  second line";
     browser.switch_to(&tab_a).await;
@@ -260,14 +269,12 @@ async fn chat_rooms_each_tab_sees_its_rooms_and_catches_up_once(which: Which) {
     let server = Running::start(which, &[]);
     let browser = Browser::start(1100, 900).await;
     let chat = panel("/events/chat");
-    let chat_open = format!("{} === 'OPEN'", text_of(&format!("{chat} .state")));
     browser.goto(&server.url("/")).await;
-    browser.wait_until(&chat_open, "tab A's chat open").await;
-    let tab_a = browser.current_tab().await;
+    let tab_a = chat_open(&browser, "tab A").await;
     join_room(&browser, "alpha").await;
     join_room(&browser, "shared").await;
-    let tab_b = browser.open_tab(&server.url("/")).await;
-    browser.wait_until(&chat_open, "tab B's chat open").await;
+    browser.open_tab(&server.url("/")).await;
+    let tab_b = chat_open(&browser, "tab B").await;
     join_room(&browser, "beta").await;
     join_room(&browser, "shared").await;
 

@@ -382,6 +382,11 @@ mod tests {
         post(to, client(), None, json_headers(content_type), chunks).await
     }
 
+    /// `{"user":"a","text":"b"}`, in one chunk.
+    fn valid_body() -> impl Stream<Item = Result<Bytes, Infallible>> {
+        stream::iter([Ok(Bytes::from_static(br#"{"user":"a","text":"b"}"#))])
+    }
+
     fn json_headers(content_type: &str) -> ChatHeaders<'_> {
         ChatHeaders {
             content_type: Some(content_type.as_bytes()),
@@ -569,11 +574,7 @@ mod tests {
             log: &log,
             limit: &limit,
         };
-        let body = || {
-            stream::iter([Ok::<_, Infallible>(Bytes::from_static(
-                br#"{"user":"a","text":"b"}"#,
-            ))])
-        };
+        let body = valid_body;
         let headers = json_headers("application/json");
         for _ in 0..2 {
             assert_eq!(post(to, client(), None, headers, body()).await.status, 201);
@@ -605,11 +606,7 @@ mod tests {
             log: &log,
             limit: &limit,
         };
-        let body = || {
-            stream::iter([Ok::<_, Infallible>(Bytes::from_static(
-                br#"{"user":"a","text":"b"}"#,
-            ))])
-        };
+        let body = valid_body;
         let headers = json_headers("application/json");
         let posted = post(to, client(), Some("news"), headers, body()).await;
         assert_eq!((posted.status, posted.json.as_str()), (201, r#"{"id":1}"#));
