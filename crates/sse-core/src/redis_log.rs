@@ -320,9 +320,13 @@ impl RedisLog {
     /// position, if the stream gave it out, else its `history`.
     pub async fn starts(&self, follow: Follow) -> Vec<(Arc<Hub>, u64)> {
         let mut starts = Vec::with_capacity(follow.rooms.len());
-        for (room, position) in follow.rooms.iter().zip(follow.positions) {
-            let (hub, mut synced) = self.follow(room);
-            let _ = tokio::time::timeout(COMMAND_TIMEOUT, synced.wait_for(|s| *s)).await;
+        // Every room's reader starts at once; they are waited for together, 2 s at most in all.
+        let followed: Vec<_> = follow.rooms.iter().map(|room| self.follow(room)).collect();
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        for ((room, position), (hub, mut synced)) in
+            follow.rooms.iter().zip(follow.positions).zip(followed)
+        {
+            let _ = tokio::time::timeout_at(deadline, synced.wait_for(|s| *s)).await;
             let start = match position {
                 // Perhaps given out by another instance a moment ago: ask the stream.
                 Some(id) if id > hub.newest_id() => match self.newest_id(room).await {
