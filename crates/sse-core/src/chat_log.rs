@@ -15,7 +15,8 @@ use std::sync::Arc;
 use futures_util::{StreamExt, stream};
 
 use crate::hub::Hub;
-use crate::redis_log::{RedisLog, Status};
+use crate::redis_log::RedisLog;
+use crate::redis_status::Status;
 use crate::room::Room;
 use crate::room_stream::{self, ChatStream};
 use crate::rooms::{Full, Rooms};

@@ -7,7 +7,8 @@
 //! [`metronome`] (the timers that pace them), [`request`] (query and `Last-Event-ID`), [`state`]
 //! (what a route does); the chat: [`room`] and [`cursor`] (room names, and the id of a stream of
 //! several rooms), [`hub`] (one room's log), [`rooms`], [`room_stream`], [`chat`] and
-//! [`chat_log`], then [`redis_log`] and [`redis_conn`] (the rooms in Redis or a Redis Cluster);
+//! [`chat_log`], then [`redis_log`], [`room_reader`], [`redis_conn`] and [`redis_status`]
+//! (the rooms in Redis or a Redis Cluster);
 //! then what keeps one client from taking the server from the others: [`client`], [`gate`],
 //! [`post_limit`] and [`descriptors`]; then [`keep_alive`], [`options`], [`net`], [`tls`] and
 //! [`serve`] (HTTPS and HTTP/2), [`shutdown`], [`assets`] and [`logging`]. Test it with
@@ -32,8 +33,10 @@ pub mod options;
 pub mod post_limit;
 pub mod redis_conn;
 pub mod redis_log;
+pub mod redis_status;
 pub mod request;
 pub mod room;
+pub mod room_reader;
 pub mod room_stream;
 pub mod rooms;
 pub mod serve;

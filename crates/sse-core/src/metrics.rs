@@ -33,7 +33,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
 
-use crate::redis_log::Status;
+use crate::redis_status::Status;
 use crate::request::StreamKind;
 use crate::rooms::Rooms;
 

@@ -184,6 +184,18 @@ pub fn masters(cluster_nodes: &str) -> Vec<String> {
     masters
 }
 
+/// A command with [`COMMAND_TIMEOUT`]: redis-rs's own timeouts do not cover a cluster's
+/// retries.
+pub async fn timed<T>(command: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
+    match tokio::time::timeout(COMMAND_TIMEOUT, command).await {
+        Ok(result) => result,
+        Err(_) => Err(redis::RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "Redis did not answer in time",
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

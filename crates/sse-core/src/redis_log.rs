@@ -22,11 +22,11 @@
 //!   `XADD`, an empty message on the room's channel (sharded pub/sub on a cluster, which stays on
 //!   the room's master; plain pub/sub on one Redis). Each instance subscribes to the channels of
 //!   the rooms someone on it follows, and a message wakes that room's reader, a task (not a
-//!   connection), which reads the stream after the last id it has, without blocking. All of it
-//!   goes over one multiplexed connection per instance, whatever the number of subscribers and
-//!   rooms. The hint carries nothing: a lost one (during a reconnection) is made up by a read
-//!   every second, so the stream, not the channel, decides what is delivered, and nothing is
-//!   missed or repeated.
+//!   connection: [`RoomReader`]), which reads the stream after the last id it has, without
+//!   blocking. All of it goes over one multiplexed connection per instance, whatever the number
+//!   of subscribers and rooms. The hint carries nothing: a lost one (during a reconnection) is
+//!   made up by a read every second, so the stream, not the channel, decides what is delivered,
+//!   and nothing is missed or repeated.
 //! - **Bounded.** At most `--max-rooms` rooms exist per Redis: the sorted set `sse:rooms` holds
 //!   each room with the time of its last post or follow, and a script refuses a new room once it
 //!   holds `--max-rooms` rooms active in the last `--room-idle-secs`. A room's stream expires
@@ -39,7 +39,7 @@
 //!   the last id they read: no gap, no duplicate. Every other room goes on untouched: each room
 //!   has its own reader. A new room whose registration cannot be written (the master of
 //!   `sse:rooms` is away) is refused with 503 too; a room whose stream exists is not.
-//!   `/health` and `/metrics` tell which nodes answer (see [`Status`]).
+//!   `/health` and `/metrics` tell which nodes answer (see [`redis_status`]).
 //! - **Redis restarted empty.** A reader that finds its room's stream newest id below the last one
 //!   it read restarts the hub: each subscriber gets one `lagged`, and goes on with the new
 //!   stream's messages.
@@ -51,21 +51,22 @@
 //! three-master cluster by `crates/cluster-tests`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use prometheus_client::metrics::counter::Counter;
-use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
+use redis::streams::StreamRangeReply;
 use redis::{AsyncCommands, PushInfo, PushKind, RedisResult, Script, Value};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::chat_log::{Follow, NotPublished};
-use crate::hub::{self, Appended, Hub};
-use crate::redis_conn::{self, COMMAND_TIMEOUT, Connection, Target};
+use crate::hub::{self, Hub};
+use crate::redis_conn::{COMMAND_TIMEOUT, Connection, Target, timed};
+use crate::redis_status::{self, Status};
 use crate::room::Room;
+use crate::room_reader::RoomReader;
 use crate::rooms::{Full, Rooms};
 
 /// What a refused post tells the client to wait, in seconds (`Retry-After`).
@@ -73,16 +74,6 @@ pub const RETRY_AFTER_SECS: u64 = 1;
 
 /// The sorted set of the rooms that exist, scored by the time of their last post (ms).
 pub const ROOMS_KEY: &str = "sse:rooms";
-
-/// How often a reader reads its room with no hint, in case one was lost.
-const POLL: Duration = Duration::from_secs(1);
-
-/// How long a reader with no subscriber left goes on, in case one comes back (a page that
-/// changes its rooms reconnects at once).
-const LINGER: Duration = Duration::from_secs(5);
-
-/// Entries read per round trip.
-const READ_COUNT: usize = 256;
 
 /// The key of `room`'s stream, which is also the name of its channel.
 pub fn stream_key(room: &Room) -> String {
@@ -114,31 +105,6 @@ if known or (ARGV[4] == '0' and redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2])
 end
 return 0
 ";
-
-/// What an instance knows of its Redis, for `/health` and `/metrics`.
-#[derive(Debug, Default)]
-pub struct Status {
-    up: AtomicBool,
-    /// Each node (master) and whether it answered the last `PING`.
-    nodes: Mutex<Vec<(String, bool)>>,
-    /// Times the connection came back after Redis (or a node) was lost.
-    pub reconnects: Counter,
-}
-
-impl Status {
-    /// Whether every node answers now.
-    pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
-    }
-
-    /// Each node, `host:port`, and whether it answers: with a cluster, its masters.
-    pub fn nodes(&self) -> Vec<(String, bool)> {
-        self.nodes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
 
 /// The chat in Redis: the connection, the local hubs, and the readers of the followed rooms.
 /// Cheap to clone.
@@ -231,8 +197,31 @@ impl RedisLog {
     }
 
     /// The connection, if there has been one: redis-rs reconnects it by itself after that.
-    fn connection(&self) -> Option<Connection> {
+    pub(crate) fn connection(&self) -> Option<Connection> {
         self.shared.connection.borrow().clone()
+    }
+
+    /// Resolves once there is a connection.
+    pub(crate) async fn connected(&self) {
+        let mut connection = self.shared.connection.subscribe();
+        let _ = connection.wait_for(Option::is_some).await;
+    }
+
+    /// How many times a connection was lost so far.
+    pub(crate) fn disconnects(&self) -> u64 {
+        self.shared.disconnects.load(Ordering::Relaxed)
+    }
+
+    /// Removes `room`'s reader, unless a stream started following the room meanwhile (`hub`
+    /// is then held by more than the registry and the reader).
+    pub(crate) fn forget_reader(&self, room: &Room, hub: &Arc<Hub>) -> bool {
+        let mut readers = lock(&self.shared.readers);
+        if Arc::strong_count(hub) > 2 {
+            return false;
+        }
+        readers.remove(room);
+        lock(&self.shared.channels).remove(&stream_key(room));
+        true
     }
 
     /// Connects with back-off, then checks every node each second.
@@ -263,7 +252,7 @@ impl RedisLog {
             .connection
             .send_replace(Some(connection.clone()));
         let nodes = self.shared.target.first_nodes();
-        watch_nodes(connection, nodes, &self.shared.status).await;
+        redis_status::watch_nodes(connection, nodes, &self.shared.status).await;
     }
 
     /// `room`'s hub, and its reader started if nobody here followed the room yet.
@@ -280,16 +269,13 @@ impl RedisLog {
         lock(&self.shared.channels).insert(stream_key(room), Arc::clone(&reader.wake));
         readers.insert(room.clone(), Arc::clone(&reader));
         let synced = reader.synced.subscribe();
-        let task = RoomReader {
-            log: self.clone(),
-            room: room.clone(),
-            key: stream_key(room),
-            hub: Arc::clone(&hub),
-            reader,
-            last: hub.newest_id(),
-            // A hub that held messages before: check its stream first.
-            checked_disconnects: u64::MAX,
-        };
+        let task = RoomReader::new(
+            self.clone(),
+            room,
+            Arc::clone(&hub),
+            reader.wake.clone(),
+            reader.synced.clone(),
+        );
         let shutdown = self.shared.shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -439,146 +425,6 @@ impl RedisLog {
     }
 }
 
-/// One followed room's reader task: reads the room's stream into its hub while someone here
-/// follows the room.
-struct RoomReader {
-    log: RedisLog,
-    room: Room,
-    key: String,
-    hub: Arc<Hub>,
-    reader: Arc<Reader>,
-    /// The id of the last entry appended to the hub.
-    last: u64,
-    /// `disconnects` when the stream was last checked for going back.
-    checked_disconnects: u64,
-}
-
-impl RoomReader {
-    async fn run(mut self) {
-        let mut subscribed = false;
-        let mut renewed: Option<Instant> = None;
-        let mut unused_since: Option<Instant> = None;
-        loop {
-            let Some(mut connection) = self.log.connection() else {
-                let mut connected = self.log.shared.connection.subscribe();
-                let _ = connected.wait_for(Option::is_some).await;
-                continue;
-            };
-            {
-                if !subscribed {
-                    subscribed = connection.subscribe(&self.key).await.is_ok();
-                }
-                match self.read(&mut connection).await {
-                    Ok(()) => {
-                        self.reader.synced.send_replace(true);
-                    }
-                    Err(error) => {
-                        tracing::debug!(room = %self.room, %error, "room read failed; retrying");
-                    }
-                }
-                let idle = self.log.shared.rooms.limits().idle;
-                if renewed.is_none_or(|at| at.elapsed() >= idle / 4) {
-                    renewed = Some(Instant::now());
-                    self.renew(&mut connection, idle).await;
-                }
-            }
-            tokio::select! {
-                () = self.reader.wake.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
-            }
-            // Held by the registry and by this task only: nobody here follows the room.
-            if Arc::strong_count(&self.hub) <= 2 {
-                let since = *unused_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= LINGER && self.stop_if_unused() {
-                    if let Some(mut connection) = self.log.connection() {
-                        let _ = connection.unsubscribe(&self.key).await;
-                    }
-                    return;
-                }
-            } else {
-                unused_since = None;
-            }
-        }
-    }
-
-    /// Appends every entry after `last` to the hub; first, after a lost connection, checks that
-    /// the stream did not go back (Redis restarted empty).
-    async fn read(&mut self, connection: &mut Connection) -> RedisResult<()> {
-        let disconnects = self.log.shared.disconnects.load(Ordering::Relaxed);
-        if disconnects != self.checked_disconnects && self.last > 0 {
-            let newest = timed(newest_id(connection, &self.key)).await?;
-            if newest < self.last {
-                tracing::error!(
-                    room = %self.room,
-                    "the room's Redis stream went back from id {} to {newest} (Redis restarted \
-                     empty?): its subscribers are told they lagged, and ids start again",
-                    self.last
-                );
-                self.hub.restart();
-                self.last = 0;
-            }
-        }
-        self.checked_disconnects = disconnects;
-        let options = StreamReadOptions::default().count(READ_COUNT);
-        loop {
-            let (keys, after) = ([&self.key], [format!("0-{}", self.last)]);
-            let read = connection.xread_options(&keys, &after, &options);
-            let reply: Option<StreamReadReply> = timed(read).await?;
-            let entries: Vec<StreamId> = reply
-                .into_iter()
-                .flat_map(|r| r.keys)
-                .flat_map(|k| k.ids)
-                .collect();
-            let full = entries.len() == READ_COUNT;
-            for entry in &entries {
-                self.append(entry);
-            }
-            if !full {
-                return Ok(());
-            }
-        }
-    }
-
-    fn append(&mut self, entry: &StreamId) {
-        let Some(id) = sequence(&entry.id) else {
-            tracing::warn!(id = entry.id, "skipped a chat entry whose id is not 0-n");
-            return;
-        };
-        let field = |name| entry.get::<String>(name).unwrap_or_default();
-        let (user, text, time) = (field("user"), field("text"), field("time"));
-        if self.hub.append(id, &user, &text, &time) == Appended::AfterGap && self.last > 0 {
-            tracing::warn!(
-                room = %self.room,
-                "chat ids {}..{id} left the Redis stream before this server read them",
-                self.last + 1
-            );
-        }
-        self.last = id;
-    }
-
-    /// Keeps a followed room alive in Redis: its stream's expiry and its place in `sse:rooms`.
-    async fn renew(&self, connection: &mut Connection, idle: Duration) {
-        if !self.room.is_lobby() {
-            let expire = connection.pexpire::<_, i64>(&self.key, idle.as_millis() as i64);
-            let _ = timed(expire).await;
-        }
-        let max = self.log.shared.rooms.limits().max_rooms;
-        let _ = timed(register(connection, &self.room, idle, max, true)).await;
-    }
-
-    /// Removes this reader, unless a stream started following the room meanwhile.
-    fn stop_if_unused(&self) -> bool {
-        let shared = &self.log.shared;
-        let mut readers = lock(&shared.readers);
-        if Arc::strong_count(&self.hub) > 2 {
-            return false;
-        }
-        readers.remove(&self.room);
-        lock(&shared.channels).remove(&self.key);
-        true
-    }
-}
-
 /// The pub/sub callback: a message on a room's channel wakes its reader; a lost connection
 /// makes every reader check its stream.
 fn on_push(
@@ -603,47 +449,8 @@ fn on_push(
     }
 }
 
-/// Every second: which nodes answer `PING` (with a cluster, each master that `CLUSTER NODES`
-/// lists), into `status`.
-async fn watch_nodes(mut connection: Connection, mut masters: Vec<String>, status: &Status) {
-    let cluster = matches!(connection, Connection::Cluster(_));
-    loop {
-        if cluster {
-            let mut command = redis::cmd("CLUSTER");
-            command.arg("NODES");
-            if let Ok(nodes) = timed(command.query_async::<String>(&mut connection)).await {
-                masters = redis_conn::masters(&nodes);
-            }
-        }
-        let mut nodes = Vec::with_capacity(masters.len());
-        for node in &masters {
-            let ping = timed(connection.on_node(node, redis::cmd("PING"))).await;
-            nodes.push((node.clone(), ping.is_ok()));
-        }
-        let up = !nodes.is_empty() && nodes.iter().all(|(_, up)| *up);
-        if up && !status.up.swap(true, Ordering::Relaxed) {
-            if !status.nodes().is_empty() {
-                status.reconnects.inc();
-                tracing::warn!("redis is back; the chat goes on");
-            }
-        } else if !up && status.up.swap(false, Ordering::Relaxed) {
-            let away: Vec<&str> = nodes
-                .iter()
-                .filter(|n| !n.1)
-                .map(|n| n.0.as_str())
-                .collect();
-            tracing::error!(
-                "redis unreachable ({}): posts to its rooms get 503, open streams stay open",
-                away.join(", ")
-            );
-        }
-        *status.nodes.lock().unwrap_or_else(PoisonError::into_inner) = nodes;
-        tokio::time::sleep(POLL).await;
-    }
-}
-
 /// Runs the registration script: see [`REGISTER`].
-async fn register(
+pub(crate) async fn register(
     connection: &mut Connection,
     room: &Room,
     idle: Duration,
@@ -662,7 +469,7 @@ async fn register(
 }
 
 /// The newest id a stream holds, 0 when it is empty or absent.
-async fn newest_id(connection: &mut Connection, key: &str) -> RedisResult<u64> {
+pub(crate) async fn newest_id(connection: &mut Connection, key: &str) -> RedisResult<u64> {
     let newest: StreamRangeReply = connection.xrevrange_count(key, "+", "-", 1).await?;
     Ok(newest
         .ids
@@ -671,20 +478,8 @@ async fn newest_id(connection: &mut Connection, key: &str) -> RedisResult<u64> {
         .unwrap_or(0))
 }
 
-/// A command with [`COMMAND_TIMEOUT`]: redis-rs's own timeouts do not cover a cluster's
-/// retries.
-async fn timed<T>(command: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
-    match tokio::time::timeout(COMMAND_TIMEOUT, command).await {
-        Ok(result) => result,
-        Err(_) => Err(redis::RedisError::from(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "Redis did not answer in time",
-        ))),
-    }
-}
-
 /// `0-n` → n: the chat id of a stream entry id.
-fn sequence(id: &str) -> Option<u64> {
+pub(crate) fn sequence(id: &str) -> Option<u64> {
     id.strip_prefix("0-")?.parse().ok()
 }
 
