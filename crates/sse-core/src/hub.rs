@@ -146,7 +146,9 @@ impl Hub {
         Self {
             room,
             log: RwLock::new(Log {
-                messages: VecDeque::with_capacity(capacity),
+                // Grown as messages come, not reserved: a room that is followed but never posted
+                // to (any client can name one) costs a few hundred bytes, not `capacity` slots.
+                messages: VecDeque::new(),
                 first_id: 1,
                 capacity,
                 epoch: 0,
