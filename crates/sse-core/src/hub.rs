@@ -140,7 +140,7 @@ impl Hub {
     }
 
     /// [`Hub::new`], counting messages published and `lagged` notices sent in counters shared
-    /// with every other room's hub (see [`Hub::counters`]).
+    /// with every other room's hub (see [`Rooms::counters`](crate::rooms::Rooms::counters)).
     pub fn with_counters(room: Room, capacity: usize, published: Counter, lagged: Counter) -> Self {
         let capacity = capacity.max(1);
         Self {
@@ -159,12 +159,6 @@ impl Hub {
             published,
             lagged,
         }
-    }
-
-    /// The counters of messages published and of `lagged` notices sent, shared with the
-    /// server's [`Metrics`](crate::metrics::Metrics).
-    pub fn counters(&self) -> (Counter, Counter) {
-        (self.published.clone(), self.lagged.clone())
     }
 
     /// Adds a message and wakes every subscriber; returns its id (1, 2, 3, ...). The in-process
@@ -217,12 +211,6 @@ impl Hub {
         log.epoch += 1;
         drop(log);
         self.newest.send_replace(0);
-    }
-
-    /// Counts a message this server accepted and wrote to the shared log, for `/metrics`
-    /// ([`Hub::publish`] counts its own).
-    pub fn count_published(&self) {
-        self.published.inc();
     }
 
     /// Resolves once the hub holds message `id` (or a newer one).

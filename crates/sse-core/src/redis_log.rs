@@ -80,6 +80,12 @@ pub fn stream_key(room: &Room) -> String {
     format!("sse:chat:{{{room}}}")
 }
 
+/// The room whose stream (and channel) is `key`, if it is one: the inverse of [`stream_key`].
+pub fn room_of_key(key: &[u8]) -> Option<Room> {
+    let name = key.strip_prefix(b"sse:chat:{")?.strip_suffix(b"}")?;
+    Room::parse(std::str::from_utf8(name).ok()?)
+}
+
 /// `XADD` and the hint on the room's channel, in one script: one round trip, and no hint for
 /// an entry that was not added. `ARGV`: maxlen, user, text, time, expiry in ms (0: none), and
 /// the publish command (`PUBLISH` or `SPUBLISH`).
@@ -118,18 +124,14 @@ struct Shared {
     rooms: Arc<Rooms>,
     /// `None` until the first connection; redis-rs reconnects it after that.
     connection: watch::Sender<Option<Connection>>,
-    readers: Mutex<HashMap<Room, Arc<Reader>>>,
-    /// The readers by channel name, for the pub/sub callback.
-    channels: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
+    /// The reader of each room followed here, shared with the pub/sub callback.
+    readers: Arc<Mutex<HashMap<Room, Arc<Reader>>>>,
     /// Bumped on every lost connection: each reader then checks its stream did not go back.
     disconnects: Arc<AtomicU64>,
     /// Rooms this instance registered in `sse:rooms`, and when.
     registered: Mutex<HashMap<Room, Instant>>,
     status: Arc<Status>,
     shutdown: CancellationToken,
-    /// The lobby's hub, held so that the lobby is always followed: `POST /chat` and
-    /// `GET /events/chat` behave exactly as before rooms, with the lobby read from the start.
-    lobby: Mutex<Option<Arc<Hub>>>,
 }
 
 /// One followed room's reader, as the others see it.
@@ -148,17 +150,16 @@ impl RedisLog {
             target,
             rooms,
             connection: watch::Sender::new(None),
-            readers: Mutex::new(HashMap::new()),
-            channels: Arc::new(Mutex::new(HashMap::new())),
+            readers: Arc::new(Mutex::new(HashMap::new())),
             disconnects: Arc::new(AtomicU64::new(0)),
             registered: Mutex::new(HashMap::new()),
             status: Arc::new(Status::default()),
             shutdown,
-            lobby: Mutex::new(None),
         });
         let log = Self { shared };
-        let (lobby, _) = log.follow(&Room::lobby());
-        *lock(&log.shared.lobby) = Some(lobby);
+        // The lobby is always followed (its reader never stops): `POST /chat` and
+        // `GET /events/chat` behave exactly as before rooms, with the lobby read from the start.
+        log.follow(&Room::lobby());
         let connecting = log.clone();
         tokio::spawn(async move {
             let shutdown = connecting.shared.shutdown.clone();
@@ -220,7 +221,6 @@ impl RedisLog {
             return false;
         }
         readers.remove(room);
-        lock(&self.shared.channels).remove(&stream_key(room));
         true
     }
 
@@ -228,9 +228,9 @@ impl RedisLog {
     async fn connect_and_watch(&self) {
         let mut backoff = Duration::from_millis(100);
         let connection = loop {
-            let channels = Arc::clone(&self.shared.channels);
+            let readers = Arc::clone(&self.shared.readers);
             let disconnects = Arc::clone(&self.shared.disconnects);
-            let on_push = move |push: PushInfo| on_push(&channels, &disconnects, push);
+            let on_push = move |push: PushInfo| on_push(&readers, &disconnects, push);
             match Connection::connect(&self.shared.target, on_push).await {
                 Ok(connection) => break connection,
                 Err(error) => {
@@ -266,7 +266,6 @@ impl RedisLog {
             wake: Arc::new(Notify::new()),
             synced: watch::Sender::new(false),
         });
-        lock(&self.shared.channels).insert(stream_key(room), Arc::clone(&reader.wake));
         readers.insert(room.clone(), Arc::clone(&reader));
         let synced = reader.synced.subscribe();
         let task = RoomReader::new(
@@ -372,8 +371,7 @@ impl RedisLog {
             NotPublished::Unavailable(format!("the chat stream holds an id that is not 0-n: {id}"))
         })?;
         let rooms = &self.shared.rooms;
-        let (published, _) = rooms.counters();
-        published.inc();
+        rooms.count_published();
         // Someone here follows the room: answer once its reader has the message too.
         if lock(&self.shared.readers).contains_key(room)
             && let Some(hub) = rooms.get(room)
@@ -427,19 +425,15 @@ impl RedisLog {
 
 /// The pub/sub callback: a message on a room's channel wakes its reader; a lost connection
 /// makes every reader check its stream.
-fn on_push(
-    channels: &Mutex<HashMap<String, Arc<Notify>>>,
-    disconnects: &AtomicU64,
-    push: PushInfo,
-) {
+fn on_push(readers: &Mutex<HashMap<Room, Arc<Reader>>>, disconnects: &AtomicU64, push: PushInfo) {
     match push.kind {
         PushKind::Message | PushKind::SMessage => {
-            let channel = match push.data.first() {
-                Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
-                _ => return,
+            let room = match push.data.first() {
+                Some(Value::BulkString(channel)) => room_of_key(channel),
+                _ => None,
             };
-            if let Some(wake) = lock(channels).get(&channel) {
-                wake.notify_one();
+            if let Some(reader) = room.and_then(|room| lock(readers).get(&room).cloned()) {
+                reader.wake.notify_one();
             }
         }
         PushKind::Disconnection => {
@@ -504,5 +498,14 @@ mod tests {
     fn a_room_s_key_is_hash_tagged_by_its_name() {
         let news = Room::parse("news").expect("a room");
         assert_eq!(stream_key(&news), "sse:chat:{news}");
+        assert_eq!(room_of_key(stream_key(&news).as_bytes()), Some(news));
+        for other in [
+            &b"sse:chat:{News}"[..],
+            b"sse:chat:news",
+            b"other:{news}",
+            b"sse:rooms",
+        ] {
+            assert_eq!(room_of_key(other), None, "{other:?}");
+        }
     }
 }

@@ -65,7 +65,7 @@ impl RoomReader {
         }
     }
 
-    /// Reads until nobody here has followed the room for [`LINGER`].
+    /// Reads until nobody here has followed the room for [`LINGER`] (the lobby: until shutdown).
     pub(crate) async fn run(mut self) {
         let mut subscribed = false;
         let mut renewed: Option<Instant> = None;
@@ -75,30 +75,29 @@ impl RoomReader {
                 self.log.connected().await;
                 continue;
             };
-            {
-                if !subscribed {
-                    subscribed = connection.subscribe(&self.key).await.is_ok();
+            if !subscribed {
+                subscribed = connection.subscribe(&self.key).await.is_ok();
+            }
+            match self.read(&mut connection).await {
+                Ok(()) => {
+                    self.synced.send_replace(true);
                 }
-                match self.read(&mut connection).await {
-                    Ok(()) => {
-                        self.synced.send_replace(true);
-                    }
-                    Err(error) => {
-                        tracing::debug!(room = %self.room, %error, "room read failed; retrying");
-                    }
+                Err(error) => {
+                    tracing::debug!(room = %self.room, %error, "room read failed; retrying");
                 }
-                let idle = self.log.rooms().limits().idle;
-                if renewed.is_none_or(|at| at.elapsed() >= idle / 4) {
-                    renewed = Some(Instant::now());
-                    self.renew(&mut connection, idle).await;
-                }
+            }
+            let idle = self.log.rooms().limits().idle;
+            if renewed.is_none_or(|at| at.elapsed() >= idle / 4) {
+                renewed = Some(Instant::now());
+                self.renew(&mut connection, idle).await;
             }
             tokio::select! {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
             }
-            // Held by the registry and by this task only: nobody here follows the room.
-            if Arc::strong_count(&self.hub) <= 2 {
+            // Held by the registry and by this task only: nobody here follows the room. The
+            // lobby is always followed.
+            if !self.room.is_lobby() && Arc::strong_count(&self.hub) <= 2 {
                 let since = *unused_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= LINGER && self.log.forget_reader(&self.room, &self.hub) {
                     if let Some(mut connection) = self.log.connection() {

@@ -84,6 +84,12 @@ impl Rooms {
         (self.published.clone(), self.lagged.clone())
     }
 
+    /// Counts a message written to the shared log (Redis), for `/metrics`: a hub counts the
+    /// messages it gives ids to itself.
+    pub fn count_published(&self) {
+        self.published.inc();
+    }
+
     /// The limits the rooms were made with.
     pub fn limits(&self) -> Limits {
         self.limits
