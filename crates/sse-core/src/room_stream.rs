@@ -57,7 +57,8 @@ pub fn open(starts: Vec<(Arc<Hub>, u64)>, replay_bytes: usize) -> ChatStream {
 
 /// The message `encoded` (which starts with `id: {id}\n`) with `id` as its `id:` instead.
 fn with_id(id: &str, own_id: u64, encoded: &Bytes) -> Bytes {
-    let own_line = "id: \n".len() + own_id.to_string().len();
+    let digits = own_id.checked_ilog10().map_or(1, |log| log as usize + 1);
+    let own_line = "id: \n".len() + digits;
     debug_assert!(encoded.starts_with(format!("id: {own_id}\n").as_bytes()));
     let rest = &encoded[own_line.min(encoded.len())..];
     let mut out = BytesMut::with_capacity(id.len() + 5 + rest.len());
