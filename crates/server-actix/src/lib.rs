@@ -283,8 +283,9 @@ fn to_actix(event: Event) -> sse::Event {
     }
 }
 
-/// `POST /chat` and `POST /chat/{room}`, the room read from the raw path: the raw payload, not actix's `web::Json` extractor, so that every refusal (and
-/// its status) is the core's and the same on all three servers.
+/// `POST /chat` and `POST /chat/{room}`, the room as the path has it (`room_in_path`): the raw
+/// payload, not actix's `web::Json` extractor, so that every refusal (and its status) is the
+/// core's and the same on all three servers.
 async fn post_chat(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -324,7 +325,8 @@ fn host(request: &HttpRequest) -> Option<&[u8]> {
     header.or_else(|| request.uri().authority().map(|a| a.as_str().as_bytes()))
 }
 
-/// `OPTIONS /chat` and `OPTIONS /chat/{room}`: the browser asks whether a page on another port may post JSON here.
+/// `OPTIONS /chat` and `OPTIONS /chat/{room}`: the browser asks whether a page on another port
+/// may post JSON here.
 async fn chat_preflight(request: HttpRequest) -> HttpResponse {
     let origin = request
         .headers()

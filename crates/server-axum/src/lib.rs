@@ -139,8 +139,9 @@ fn to_axum(event: Event) -> sse::Event {
     out
 }
 
-/// `POST /chat` and `POST /chat/{room}`: the raw body, not axum's `Json` extractor, so that every refusal (and its
-/// status) is the core's and the same on all three servers.
+/// `POST /chat` and `POST /chat/{room}`, the room as the path has it (`room_in_path`): the raw
+/// body, not axum's `Json` extractor, so that every refusal (and its status) is the core's and
+/// the same on all three servers.
 async fn post_chat(
     State(state): State<AppState>,
     Extension(Peer(peer)): Extension<Peer>,
@@ -181,7 +182,8 @@ fn host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a [u8]> {
     header.or_else(|| uri.authority().map(|a| a.as_str().as_bytes()))
 }
 
-/// `OPTIONS /chat` and `OPTIONS /chat/{room}`: the browser asks whether a page on another port may post JSON here.
+/// `OPTIONS /chat` and `OPTIONS /chat/{room}`: the browser asks whether a page on another port
+/// may post JSON here.
 async fn chat_preflight(uri: Uri, headers: HeaderMap) -> Response {
     let origin = headers.get(header::ORIGIN).map(HeaderValue::as_bytes);
     let cors = cors::preflight_headers(origin, host(&uri, &headers));

@@ -181,10 +181,11 @@ fn sse_response(bytes: EncodedStream) -> Response {
     response
 }
 
-/// `POST /chat` and `POST /chat/{room}`, the room read from the raw path (the host, from `warp::host`, is the `Host` header over HTTP/1.1 and the URI's
-/// authority over HTTP/2): the raw body as a stream, not `warp::body::json()` (whose refusals differ from
-/// the contract's) nor `content_length_limit` (which refuses a chunked body), so that every
-/// refusal is the core's and the same on all three servers.
+/// `POST /chat` and `POST /chat/{room}`, the room as the path has it (`room_in_path`; the host,
+/// from `warp::host`, is the `Host` header over HTTP/1.1 and the URI's authority over HTTP/2):
+/// the raw body as a stream, not `warp::body::json()` (whose refusals differ from the
+/// contract's) nor `content_length_limit` (which refuses a chunked body), so that every refusal
+/// is the core's and the same on all three servers.
 fn post_chat(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::post()
         .and(with_state(state))
@@ -224,7 +225,8 @@ fn json_reply(reply: ChatReply) -> Response {
     )
 }
 
-/// `OPTIONS /chat` and `OPTIONS /chat/{room}`: the browser asks whether a page on another port may post JSON here.
+/// `OPTIONS /chat` and `OPTIONS /chat/{room}`: the browser asks whether a page on another port
+/// may post JSON here.
 fn chat_preflight() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::options()
         .and(warp::header::headers_cloned())

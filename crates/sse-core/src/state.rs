@@ -142,8 +142,8 @@ impl AppState {
         }
     }
 
-    /// Resolves when the server may accept connections: at once, or with Redis once connected
-    /// (at most 2 s; see [`RedisLog::ready`]).
+    /// Resolves when the server may accept connections: at once, or with Redis once the lobby
+    /// has been read from its stream (at most 2 s; see [`RedisLog::ready`]).
     pub async fn ready(&self) {
         if let ChatLog::Redis(redis) = &self.inner.chat {
             redis.ready().await;
