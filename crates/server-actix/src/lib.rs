@@ -18,11 +18,13 @@ use actix_web::rt::net::TcpStream;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, Responder, web};
 use actix_web_lab::sse::{self, Sse};
 use futures_util::StreamExt;
-use sse_core::chat::{ChatHeaders, ChatReply, room_in_path};
+use sse_core::chat::{PostHeaders, room_in_path};
 use sse_core::client::{FORWARDED, X_FORWARDED_FOR};
+use sse_core::credentials::Credentials;
 use sse_core::gate::RequestHead;
 use sse_core::keep_alive::KeepAlive;
-use sse_core::request::LAST_EVENT_ID;
+use sse_core::reply::JsonReply;
+use sse_core::request::{LAST_EVENT_ID, StreamHead};
 use sse_core::serve::REQUEST_HEAD_TIMEOUT;
 use sse_core::{
     AppState, CancellationToken, ClientKey, Event, Framework, Options, StreamAnswer, StreamKind,
@@ -50,7 +52,22 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(
             web::resource(["/chat", "/chat/{room}"])
                 .post(post_chat)
-                .route(web::method(Method::OPTIONS).to(chat_preflight)),
+                .route(web::method(Method::OPTIONS).to(preflight)),
+        )
+        .service(
+            web::resource("/login")
+                .post(login)
+                .route(web::method(Method::OPTIONS).to(preflight)),
+        )
+        .service(
+            web::resource("/logout")
+                .post(logout)
+                .route(web::method(Method::OPTIONS).to(preflight)),
+        )
+        .service(
+            web::resource("/me")
+                .get(me)
+                .route(web::method(Method::OPTIONS).to(preflight)),
         )
         .service(web::resource("/health").get(health))
         .service(web::resource("/metrics").get(metrics));
@@ -202,13 +219,15 @@ struct ConnectionGone {
 fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
     web::resource(path).route(web::get().to(
         move |state: web::Data<AppState>, request: HttpRequest| {
-            let last_event_id = request
-                .headers()
-                .get(LAST_EVENT_ID)
-                .map(|value| value.as_bytes());
-            let client = client(&state, &request);
-            let query = Some(request.query_string());
-            let answer = state.open_stream(kind, client, query, last_event_id);
+            let raw = |name| request.headers().get(name).map(|value| value.as_bytes());
+            let head = StreamHead {
+                query: Some(request.query_string()),
+                last_event_id: raw(LAST_EVENT_ID),
+                origin: raw(header::ORIGIN.as_str()),
+                host: host(&request),
+                credentials: credentials(&request),
+            };
+            let answer = state.open_stream(kind, client(&state, &request), head);
             let gone = match request.conn_data::<ConnectionGone>() {
                 Some(gone) => gone.token.clone().cancelled_owned(),
                 None => CancellationToken::new().cancelled_owned(),
@@ -216,7 +235,8 @@ fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
             async move {
                 match answer {
                     StreamAnswer::Events(events) => {
-                        let (retry, headers) = (events.retry(), events.headers());
+                        let (retry, headers) = (events.retry(), events.headers().to_vec());
+                        let closes = events.closes_connection();
                         // The core's keep-alive, after --keep-alive-secs of silence only:
                         // actix-web-lab's `with_keep_alive` is a plain interval, which fires
                         // right after the first event and keeps firing while events flow.
@@ -226,7 +246,7 @@ fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
                             .with_retry_duration(retry)
                             .customize();
                         for header in headers {
-                            sse = sse.insert_header(*header);
+                            sse = sse.insert_header(header);
                         }
                         let mut response = sse.respond_to(&request).map_into_boxed_body();
                         // actix-web-lab says `Content-Encoding: identity` (to keep a compression
@@ -234,7 +254,7 @@ fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
                         response.headers_mut().remove(header::CONTENT_ENCODING);
                         // actix writes `Connection` from the response's connection type, not
                         // from its headers: the busy answer's `close` must be set there.
-                        if headers.contains(&("connection", "close")) {
+                        if closes {
                             response
                                 .head_mut()
                                 .set_connection_type(ConnectionType::Close);
@@ -247,7 +267,7 @@ fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
                         let mut response = HttpResponse::Ok();
                         response.content_type("text/event-stream");
                         for header in bytes.headers() {
-                            response.insert_header(*header);
+                            response.insert_header(header.clone());
                         }
                         response.streaming(bytes.take_until(gone).map(Ok::<_, Infallible>))
                     }
@@ -255,6 +275,7 @@ fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
                     StreamAnswer::BadRequest(bad) => HttpResponse::BadRequest()
                         .content_type("text/plain; charset=utf-8")
                         .body(bad.to_string()),
+                    StreamAnswer::Denied(reply) => json_reply(reply),
                 }
             }
         },
@@ -291,21 +312,58 @@ async fn post_chat(
     request: HttpRequest,
     body: web::Payload,
 ) -> HttpResponse {
-    let raw = |name| request.headers().get(name).map(|value| value.as_bytes());
-    let chat_headers = ChatHeaders {
-        content_type: raw(header::CONTENT_TYPE),
-        content_length: raw(header::CONTENT_LENGTH),
-        origin: raw(header::ORIGIN),
-        host: host(&request),
-    };
     let room = room_in_path(request.uri().path());
+    let client = client(&state, &request);
     let reply = state
-        .post_chat(client(&state, &request), room, chat_headers, body)
+        .post_chat(client, room, post_headers(&request), body)
         .await;
     json_reply(reply)
 }
 
-fn json_reply(reply: ChatReply) -> HttpResponse {
+/// `POST /login`: the demo sign-in (`--demo-login`).
+async fn login(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Payload,
+) -> HttpResponse {
+    let client = client(&state, &request);
+    let session = state.session();
+    json_reply(session.login(client, post_headers(&request), body).await)
+}
+
+/// `POST /logout`: the token cookie, expired.
+async fn logout(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    json_reply(state.session().logout(post_headers(&request)))
+}
+
+/// `GET /me`: who the request's token says it is.
+async fn me(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
+    json_reply(state.session().me(post_headers(&request)))
+}
+
+/// What the core reads of a `POST` (and of `/me`), from actix's header map.
+fn post_headers(request: &HttpRequest) -> PostHeaders<'_> {
+    let raw = |name| request.headers().get(name).map(|value| value.as_bytes());
+    PostHeaders {
+        content_type: raw(header::CONTENT_TYPE),
+        content_length: raw(header::CONTENT_LENGTH),
+        origin: raw(header::ORIGIN),
+        host: host(request),
+        credentials: credentials(request),
+        query: Some(request.query_string()),
+    }
+}
+
+/// The request's token headers: `Authorization`, and every `Cookie` line (HTTP/2 sends one per
+/// cookie).
+fn credentials(request: &HttpRequest) -> Credentials<'_> {
+    let headers = request.headers();
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    let cookies = headers.get_all(header::COOKIE).map(|v| v.as_bytes());
+    Credentials::from_lines(authorization, cookies)
+}
+
+fn json_reply(reply: JsonReply) -> HttpResponse {
     // The core answers only statuses that are valid.
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
@@ -325,15 +383,15 @@ fn host(request: &HttpRequest) -> Option<&[u8]> {
     header.or_else(|| request.uri().authority().map(|a| a.as_str().as_bytes()))
 }
 
-/// `OPTIONS /chat` and `OPTIONS /chat/{room}`: the browser asks whether a page on another port
-/// may post JSON here.
-async fn chat_preflight(request: HttpRequest) -> HttpResponse {
+/// `OPTIONS` on `/chat...`, `/login`, `/logout` and `/me`: the browser asks whether a page on
+/// another origin may send this request.
+async fn preflight(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
     let origin = request
         .headers()
         .get(header::ORIGIN)
         .map(|value| value.as_bytes());
     let mut response = HttpResponse::NoContent();
-    for header in cors::preflight_headers(origin, host(&request)) {
+    for header in state.preflight(origin, host(&request)) {
         response.insert_header(header);
     }
     response.finish()

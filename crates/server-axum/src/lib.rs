@@ -8,14 +8,15 @@ use std::io;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Extension, Path, RawQuery, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{AppendHeaders, IntoResponse, Json, Response};
 use axum::routing::{MethodRouter, get, post};
 use futures_util::{StreamExt, stream};
-use sse_core::chat::{ChatHeaders, ChatReply, room_in_path};
-use sse_core::request::LAST_EVENT_ID;
+use sse_core::chat::{PostHeaders, room_in_path};
+use sse_core::reply::JsonReply;
+use sse_core::request::{StreamHead, host_of};
 use sse_core::state::KEEP_ALIVE_COMMENT;
 use sse_core::{
     AppState, CancellationToken, Event, Framework, Options, Peer, StreamAnswer, StreamKind, Tls,
@@ -36,8 +37,11 @@ pub fn app(state: AppState) -> Router {
         .route("/events/paragraph", stream_route(StreamKind::Paragraph))
         .route("/events/counter", stream_route(StreamKind::Counter))
         .route("/events/chat", stream_route(StreamKind::Chat))
-        .route("/chat", post(post_chat).options(chat_preflight))
-        .route("/chat/{room}", post(post_chat).options(chat_preflight))
+        .route("/chat", post(post_chat).options(preflight))
+        .route("/chat/{room}", post(post_chat).options(preflight))
+        .route("/login", post(login).options(preflight))
+        .route("/logout", post(logout).options(preflight))
+        .route("/me", get(me).options(preflight))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
@@ -69,16 +73,15 @@ fn stream_route(kind: StreamKind) -> MethodRouter<AppState> {
     get(
         move |State(state): State<AppState>,
               Extension(Peer(peer)): Extension<Peer>,
-              RawQuery(query): RawQuery,
+              uri: Uri,
               headers: HeaderMap| async move {
-            let last_event_id = headers.get(LAST_EVENT_ID).map(|value| value.as_bytes());
             let client = state.client_of_request(peer.ip(), &headers);
-            match state.open_stream(kind, client, query.as_deref(), last_event_id) {
+            match state.open_stream(kind, client, StreamHead::of(&uri, &headers)) {
                 StreamAnswer::Events(events) => {
                     // axum has no retry setting: the `retry:` field is the first event.
                     let (retry, events_headers) = (
                         sse::Event::default().retry(events.retry()),
-                        events.headers(),
+                        events.headers().to_vec(),
                     );
                     let events = stream::iter([retry])
                         .chain(events.map(to_axum))
@@ -89,16 +92,17 @@ fn stream_route(kind: StreamKind) -> MethodRouter<AppState> {
                     let mut response = Sse::new(events).keep_alive(keep_alive).into_response();
                     // axum's `Sse` sets `Cache-Control` itself: insert, not append, so that
                     // each header is sent once.
-                    for &(name, value) in events_headers {
-                        let value = HeaderValue::from_static(value);
-                        response.headers_mut().insert(name, value);
+                    for (name, value) in events_headers {
+                        if let Ok(value) = HeaderValue::try_from(value) {
+                            response.headers_mut().insert(name, value);
+                        }
                     }
                     response
                 }
                 // Chat: bytes encoded once by the hub, shared by every subscriber, sent as they are.
                 StreamAnswer::Encoded(bytes) => (
                     [(header::CONTENT_TYPE, "text/event-stream")],
-                    AppendHeaders(bytes.headers().iter().copied()),
+                    AppendHeaders(bytes.headers().to_vec()),
                     Body::from_stream(bytes.map(Ok::<_, Infallible>)),
                 )
                     .into_response(),
@@ -106,6 +110,7 @@ fn stream_route(kind: StreamKind) -> MethodRouter<AppState> {
                 StreamAnswer::BadRequest(bad) => {
                     (StatusCode::BAD_REQUEST, bad.to_string()).into_response()
                 }
+                StreamAnswer::Denied(reply) => json_reply(reply),
             }
         },
     )
@@ -149,44 +154,49 @@ async fn post_chat(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let raw = |name: header::HeaderName| headers.get(name).map(HeaderValue::as_bytes);
-    let chat_headers = ChatHeaders {
-        content_type: raw(header::CONTENT_TYPE),
-        content_length: raw(header::CONTENT_LENGTH),
-        origin: raw(header::ORIGIN),
-        host: host(&uri, &headers),
-    };
     let client = state.client_of_request(peer.ip(), &headers);
-    let reply = state
-        .post_chat(
-            client,
-            room_in_path(uri.path()),
-            chat_headers,
-            body.into_data_stream(),
-        )
-        .await;
-    json_reply(reply)
+    let room = room_in_path(uri.path());
+    let post_headers = PostHeaders::of(&uri, &headers);
+    let body = body.into_data_stream();
+    json_reply(state.post_chat(client, room, post_headers, body).await)
 }
 
-fn json_reply(reply: ChatReply) -> Response {
+/// `POST /login`: the demo sign-in (`--demo-login`).
+async fn login(
+    State(state): State<AppState>,
+    Extension(Peer(peer)): Extension<Peer>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let client = state.client_of_request(peer.ip(), &headers);
+    let post_headers = PostHeaders::of(&uri, &headers);
+    let body = body.into_data_stream();
+    json_reply(state.session().login(client, post_headers, body).await)
+}
+
+/// `POST /logout`: the token cookie, expired.
+async fn logout(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    json_reply(state.session().logout(PostHeaders::of(&uri, &headers)))
+}
+
+/// `GET /me`: who the request's token says it is.
+async fn me(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    json_reply(state.session().me(PostHeaders::of(&uri, &headers)))
+}
+
+fn json_reply(reply: JsonReply) -> Response {
     // The core answers only statuses that are valid.
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let json = [(header::CONTENT_TYPE, "application/json")];
     (status, AppendHeaders(reply.headers), json, reply.json).into_response()
 }
 
-/// The host the request was sent to: its `Host` header (HTTP/1.1), or its URI's authority
-/// (HTTP/2's `:authority`, which replaces the header).
-fn host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a [u8]> {
-    let header = headers.get(header::HOST).map(HeaderValue::as_bytes);
-    header.or_else(|| uri.authority().map(|a| a.as_str().as_bytes()))
-}
-
-/// `OPTIONS /chat` and `OPTIONS /chat/{room}`: the browser asks whether a page on another port
-/// may post JSON here.
-async fn chat_preflight(uri: Uri, headers: HeaderMap) -> Response {
+/// `OPTIONS` on `/chat...`, `/login`, `/logout` and `/me`: the browser asks whether a page on
+/// another origin may send this request.
+async fn preflight(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let origin = headers.get(header::ORIGIN).map(HeaderValue::as_bytes);
-    let cors = cors::preflight_headers(origin, host(&uri, &headers));
+    let cors = state.preflight(origin, host_of(&uri, &headers));
     (StatusCode::NO_CONTENT, AppendHeaders(cors)).into_response()
 }
 

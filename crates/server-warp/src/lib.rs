@@ -12,8 +12,10 @@ use std::convert::Infallible;
 use std::io;
 
 use futures_util::StreamExt;
-use sse_core::chat::{ChatHeaders, ChatReply, room_in_path};
-use sse_core::request::LAST_EVENT_ID;
+use sse_core::chat::{PostHeaders, room_in_path};
+use sse_core::credentials::Credentials;
+use sse_core::reply::JsonReply;
+use sse_core::request::{LAST_EVENT_ID, StreamHead};
 use sse_core::{
     AppState, CancellationToken, EncodedStream, Framework, Options, Peer, StreamAnswer, StreamKind,
     Tls, assets, cors, metrics,
@@ -72,10 +74,12 @@ pub fn routes(
     let room = warp::path!("chat" / String)
         .map(|_room: String| ())
         .untuple_one();
-    let chat = warp::path!("chat")
-        .or(room)
-        .unify()
-        .and(post_chat(state).or(chat_preflight()).unify());
+    let chat = warp::path!("chat").or(room).unify().and(
+        post_chat(state.clone())
+            .or(preflight(state.clone()))
+            .unify(),
+    );
+    let session = session_routes(state);
     let all = index
         .or(compare)
         .unify()
@@ -94,6 +98,8 @@ pub fn routes(
         .or(chat_stream)
         .unify()
         .or(chat)
+        .unify()
+        .or(session)
         .unify();
     no_trailing_slash().and(all)
 }
@@ -147,11 +153,22 @@ fn stream_route(
         .and(warp::ext::get::<Peer>())
         .and(query)
         .and(warp::header::headers_cloned())
+        .and(warp::host::optional())
         .map(
-            move |state: AppState, Peer(peer), query: String, headers: HeaderMap| {
-                let last_event_id = headers.get(LAST_EVENT_ID).map(|value| value.as_bytes());
+            move |state: AppState,
+                  Peer(peer),
+                  query: String,
+                  headers: HeaderMap,
+                  host: Option<Authority>| {
                 let client = state.client_of_request(peer.ip(), &headers);
-                match state.open_stream(kind, client, Some(&query), last_event_id) {
+                let head = StreamHead {
+                    query: Some(&query),
+                    last_event_id: headers.get(LAST_EVENT_ID).map(HeaderValue::as_bytes),
+                    origin: headers.get(ORIGIN).map(HeaderValue::as_bytes),
+                    host: host.as_ref().map(|host| host.as_str().as_bytes()),
+                    credentials: Credentials::of(&headers),
+                };
+                match state.open_stream(kind, client, head) {
                     StreamAnswer::Events(events) => {
                         sse_response(events.encoded(state.keep_alive()))
                     }
@@ -161,6 +178,7 @@ fn stream_route(
                         warp::reply::with_status(bad.to_string(), StatusCode::BAD_REQUEST)
                             .into_response()
                     }
+                    StreamAnswer::Denied(reply) => json_reply(reply),
                 }
             },
         )
@@ -168,17 +186,11 @@ fn stream_route(
 
 /// An event stream response whose body is the core's encoded bytes, each chunk sent as it comes.
 fn sse_response(bytes: EncodedStream) -> Response {
-    let stream_headers = bytes.headers();
+    let stream_headers = bytes.headers().to_vec();
     let mut response = warp::reply::stream(bytes.map(Ok::<_, Infallible>)).into_response();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    for &(name, value) in stream_headers {
-        headers.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
-    }
-    response
+    with_headers(response, stream_headers)
 }
 
 /// `POST /chat` and `POST /chat/{room}`, the room as the path has it (`room_in_path`; the host,
@@ -190,32 +202,96 @@ fn post_chat(state: AppState) -> impl Filter<Extract = (Response,), Error = Reje
     warp::post()
         .and(with_state(state))
         .and(warp::ext::get::<Peer>())
-        .and(warp::header::headers_cloned())
-        .and(warp::host::optional())
-        .and(warp::path::full())
+        .and(request_head())
         .and(warp::body::stream())
-        .then(
-            |state: AppState,
-             Peer(peer),
-             headers: HeaderMap,
-             host: Option<Authority>,
-             path: FullPath,
-             body| async move {
-                let raw = |name| headers.get(name).map(HeaderValue::as_bytes);
-                let chat_headers = ChatHeaders {
-                    content_type: raw(CONTENT_TYPE),
-                    content_length: raw(CONTENT_LENGTH),
-                    origin: raw(ORIGIN),
-                    host: host.as_ref().map(|host| host.as_str().as_bytes()),
-                };
-                let client = state.client_of_request(peer.ip(), &headers);
-                let room = room_in_path(path.as_str());
-                json_reply(state.post_chat(client, room, chat_headers, body).await)
-            },
-        )
+        .then(|state: AppState, Peer(peer), head: Head, body| async move {
+            let client = state.client_of_request(peer.ip(), &head.headers);
+            let room = room_in_path(head.path.as_str());
+            json_reply(
+                state
+                    .post_chat(client, room, head.post_headers(), body)
+                    .await,
+            )
+        })
 }
 
-fn json_reply(reply: ChatReply) -> Response {
+/// `POST /login` (the demo sign-in, `--demo-login`), `POST /logout` and `GET /me`, each with
+/// its preflight.
+fn session_routes(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let login = warp::path!("login").and(
+        warp::post()
+            .and(with_state(state.clone()))
+            .and(warp::ext::get::<Peer>())
+            .and(request_head())
+            .and(warp::body::stream())
+            .then(|state: AppState, Peer(peer), head: Head, body| async move {
+                let client = state.client_of_request(peer.ip(), &head.headers);
+                let session = state.session();
+                json_reply(session.login(client, head.post_headers(), body).await)
+            })
+            .or(preflight(state.clone()))
+            .unify(),
+    );
+    let logout = warp::path!("logout").and(
+        warp::post()
+            .and(with_state(state.clone()))
+            .and(request_head())
+            .map(|state: AppState, head: Head| {
+                json_reply(state.session().logout(head.post_headers()))
+            })
+            .or(preflight(state.clone()))
+            .unify(),
+    );
+    let me = warp::path!("me").and(
+        warp::get()
+            .and(with_state(state.clone()))
+            .and(request_head())
+            .map(|state: AppState, head: Head| json_reply(state.session().me(head.post_headers())))
+            .or(preflight(state))
+            .unify(),
+    );
+    login.or(logout).unify().or(me).unify()
+}
+
+/// What the core reads of a request besides its body, gathered from warp's filters.
+struct Head {
+    headers: HeaderMap,
+    host: Option<Authority>,
+    path: FullPath,
+    query: String,
+}
+
+impl Head {
+    fn post_headers(&self) -> PostHeaders<'_> {
+        let raw = |name| self.headers.get(name).map(HeaderValue::as_bytes);
+        PostHeaders {
+            content_type: raw(CONTENT_TYPE),
+            content_length: raw(CONTENT_LENGTH),
+            origin: raw(ORIGIN),
+            host: self.host.as_ref().map(|host| host.as_str().as_bytes()),
+            credentials: Credentials::of(&self.headers),
+            query: Some(&self.query),
+        }
+    }
+}
+
+fn request_head() -> impl Filter<Extract = (Head,), Error = Rejection> + Clone {
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    warp::header::headers_cloned()
+        .and(warp::host::optional())
+        .and(warp::path::full())
+        .and(query)
+        .map(|headers, host, path, query| Head {
+            headers,
+            host,
+            path,
+            query,
+        })
+}
+
+fn json_reply(reply: JsonReply) -> Response {
     // The core answers only statuses that are valid.
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let response = warp::reply::with_header(reply.json, CONTENT_TYPE, "application/json");
@@ -225,18 +301,21 @@ fn json_reply(reply: ChatReply) -> Response {
     )
 }
 
-/// `OPTIONS /chat` and `OPTIONS /chat/{room}`: the browser asks whether a page on another port
-/// may post JSON here.
-fn chat_preflight() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+/// `OPTIONS` on `/chat...`, `/login`, `/logout` and `/me`: the browser asks whether a page on
+/// another origin may send this request.
+fn preflight(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::options()
+        .and(with_state(state))
         .and(warp::header::headers_cloned())
         .and(warp::host::optional())
-        .map(|headers: HeaderMap, host: Option<Authority>| {
-            let origin = headers.get(ORIGIN).map(HeaderValue::as_bytes);
-            let host = host.as_ref().map(|host| host.as_str().as_bytes());
-            let cors = cors::preflight_headers(origin, host);
-            with_headers(StatusCode::NO_CONTENT.into_response(), cors)
-        })
+        .map(
+            |state: AppState, headers: HeaderMap, host: Option<Authority>| {
+                let origin = headers.get(ORIGIN).map(HeaderValue::as_bytes);
+                let host = host.as_ref().map(|host| host.as_str().as_bytes());
+                let cors = state.preflight(origin, host);
+                with_headers(StatusCode::NO_CONTENT.into_response(), cors)
+            },
+        )
 }
 
 /// Adds the core's headers (their values are always valid: the core checks them).

@@ -15,9 +15,12 @@ use serde_json::{Map, Value, json};
 
 use crate::chat_log::{ChatLog, NotPublished};
 use crate::client::ClientKey;
-use crate::cors;
-use crate::post_limit::{PostLimit, TooMany};
+use crate::cors::Cors;
+use crate::credentials::Credentials;
+use crate::identity::{Denied, Identity};
+use crate::post_limit::{PostLimit, Poster, TooMany};
 use crate::redis_log::RETRY_AFTER_SECS;
+use crate::reply::JsonReply;
 use crate::room::{self, Room};
 
 /// The largest body accepted; a larger one is answered 413.
@@ -30,9 +33,9 @@ pub const USER_CHARS: RangeInclusive<usize> = 1..=32;
 /// Characters in `text`, which may hold newlines but not only spaces.
 pub const TEXT_CHARS: RangeInclusive<usize> = 1..=2000;
 
-/// The request headers `POST /chat` looks at, as the raw bytes the client sent.
+/// The request headers a `POST` (`/chat`, `/login`) looks at, as the raw bytes the client sent.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ChatHeaders<'a> {
+pub struct PostHeaders<'a> {
     /// `Content-Type`: must be `application/json`.
     pub content_type: Option<&'a [u8]>,
     /// `Content-Length`: a body declared over [`MAX_BODY_BYTES`] is refused before it is read.
@@ -42,19 +45,26 @@ pub struct ChatHeaders<'a> {
     /// The host the request was sent to, which the origin is compared with: the `Host` header
     /// over HTTP/1.1, the URI's authority (`:authority`) over HTTP/2.
     pub host: Option<&'a [u8]>,
+    /// The token, if the request carries one (read only with identity on).
+    pub credentials: Credentials<'a>,
+    /// The raw query: with identity on, a token there is refused.
+    pub query: Option<&'a str>,
 }
 
-/// What `POST /chat` answers: a status, a JSON body (`Content-Type: application/json`), and
-/// cross-origin headers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatReply {
-    /// 201, 400, 408, 413, 415, 429, 503 or 507.
-    pub status: u16,
-    /// `{"id":n}` on success, `{"error":"..."}` otherwise.
-    pub json: String,
-    /// `Vary: Origin`, `Access-Control-Allow-Origin` for a page on this server's host, and
-    /// `Retry-After` with a 429 or a 503.
-    pub headers: Vec<(&'static str, String)>,
+impl<'a> PostHeaders<'a> {
+    /// The headers of a request with this URI and header map, in `http`'s types (axum's and
+    /// warp's).
+    pub fn of(uri: &'a http::Uri, headers: &'a http::HeaderMap) -> Self {
+        let raw = |name| headers.get(name).map(http::HeaderValue::as_bytes);
+        Self {
+            content_type: raw(http::header::CONTENT_TYPE),
+            content_length: raw(http::header::CONTENT_LENGTH),
+            origin: raw(http::header::ORIGIN),
+            host: crate::request::host_of(uri, headers),
+            credentials: Credentials::of(headers),
+            query: uri.query(),
+        }
+    }
 }
 
 /// Why a post was refused.
@@ -78,6 +88,9 @@ pub enum Refused {
     /// 503 (nothing is down) nor 429 (it is not this client's rate): the server has no room for
     /// another room until one has been idle for `--room-idle-secs`.
     TooManyRooms(usize),
+    /// 401, 403 (or 400 for a token in the URL): with identity on, the post needs a token that
+    /// may publish to the room.
+    Denied(Denied),
 }
 
 impl Refused {
@@ -91,6 +104,7 @@ impl Refused {
             Self::Invalid(_) => 400,
             Self::Unavailable(_) => 503,
             Self::TooManyRooms(_) => 507,
+            Self::Denied(denied) => denied.status(),
         }
     }
 }
@@ -115,6 +129,7 @@ impl fmt::Display for Refused {
                  try again once a room has been idle for --room-idle-secs"
             ),
             Self::Invalid(why) | Self::Unavailable(why) => f.write_str(why),
+            Self::Denied(denied) => denied.fmt(f),
         }
     }
 }
@@ -128,42 +143,59 @@ pub struct NewMessage {
     pub text: String,
 }
 
-/// Where a post goes, and how often each client may post.
+/// Where a post goes, who may post, and how often.
 #[derive(Clone, Copy)]
 pub struct Publisher<'a> {
     /// The chat log, in memory or in Redis.
     pub log: &'a ChatLog,
     /// The token buckets of `--post-rate` and `--post-burst`.
     pub limit: &'a PostLimit,
+    /// With identity on: who may post, and as whom.
+    pub identity: Option<&'a Identity>,
+    /// Which other origins may post (`--allow-origin`, and with identity on, with cookies).
+    pub cors: &'a Cors,
 }
 
 /// The whole of `POST /chat/{room}` (or `POST /chat`, the lobby, when `room` is `None`) from
 /// `client`, given the room as it is in the path, the request's headers and its body as a
 /// stream of chunks (every framework can hand over its body that way). The body is read only
-/// after the room, the content type, the declared length and the client's rate pass, and only
-/// up to [`MAX_BODY_BYTES`] and for [`BODY_TIMEOUT`].
+/// after the room, the content type, the declared length, the token (with identity on) and the
+/// poster's rate pass, and only up to [`MAX_BODY_BYTES`] and for [`BODY_TIMEOUT`]. With
+/// identity on, the message's `user` is the token's `sub`, whatever the body says.
 pub async fn post<S, B, E>(
     to: Publisher<'_>,
     client: ClientKey,
     room: Option<&str>,
-    headers: ChatHeaders<'_>,
+    headers: PostHeaders<'_>,
     body: S,
-) -> ChatReply
+) -> JsonReply
 where
     S: Stream<Item = Result<B, E>>,
     B: Buf,
     E: fmt::Display,
 {
-    let mut headers_out = cors::chat_headers(headers.origin, headers.host);
+    let mut headers_out = to.cors.post_headers(headers.origin, headers.host);
     let posted = async {
         let room = parse_room(room)?;
         check_content_type(headers.content_type)?;
         check_declared_length(headers.content_length)?;
-        to.limit.check(client).map_err(Refused::TooMany)?;
+        let signed = match to.identity {
+            None => None,
+            Some(identity) => {
+                let user = identity.user(headers.credentials, headers.query);
+                let user = user.and_then(|user| identity.may_post(user, &room));
+                Some(user.map_err(Refused::Denied)?.name)
+            }
+        };
+        let poster = match &signed {
+            Some(name) => Poster::User(name.clone()),
+            None => Poster::Address(client),
+        };
+        to.limit.check(&poster).map_err(Refused::TooMany)?;
         let body = tokio::time::timeout(BODY_TIMEOUT, read_body(body))
             .await
             .map_err(|_| Refused::TooSlow)??;
-        let message = parse_message(&body)?;
+        let message = parse_message(&body, signed)?;
         let log = to.log;
         log.publish(&room, &message.user, &message.text)
             .await
@@ -172,10 +204,14 @@ where
                 NotPublished::Full(full) => Refused::TooManyRooms(full.max_rooms),
             })
     };
-    let (status, json) = match posted.await {
+    match posted.await {
         Ok(id) => {
             tracing::debug!(id, "chat message published");
-            (201, json!({ "id": id }))
+            JsonReply {
+                status: 201,
+                json: json!({ "id": id }).to_string(),
+                headers: headers_out,
+            }
         }
         Err(refused) => {
             match &refused {
@@ -185,15 +221,11 @@ where
                 Refused::TooMany(too_many) => {
                     headers_out.push(("retry-after", retry_after_secs(too_many).to_string()));
                 }
+                Refused::Denied(denied) => headers_out.extend(denied.headers()),
                 _ => {}
             }
-            (refused.status(), json!({ "error": refused.to_string() }))
+            JsonReply::error(refused.status(), &refused.to_string(), headers_out)
         }
-    };
-    ChatReply {
-        status,
-        json: json.to_string(),
-        headers: headers_out,
     }
 }
 
@@ -268,8 +300,10 @@ where
     Ok(collected)
 }
 
-/// Checks `{"user": "...", "text": "..."}`; other fields are ignored.
-pub fn parse_message(body: &[u8]) -> Result<NewMessage, Refused> {
+/// Checks `{"user": "...", "text": "..."}`; other fields are ignored. With identity on,
+/// `signed` is the token's name, which the message is written by: `user` may then be absent,
+/// and is ignored when present.
+pub fn parse_message(body: &[u8], signed: Option<String>) -> Result<NewMessage, Refused> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| Refused::Invalid(format!("the body is not valid JSON: {e}")))?;
     let Value::Object(object) = value else {
@@ -277,15 +311,10 @@ pub fn parse_message(body: &[u8]) -> Result<NewMessage, Refused> {
             r#"the body must be a JSON object: {"user": "...", "text": "..."}"#.into(),
         ));
     };
-    let user = string_field(&object, "user")?.trim();
-    let user_chars = user.chars().count();
-    if !USER_CHARS.contains(&user_chars) {
-        return Err(Refused::Invalid(format!(
-            r#""user" must be {} to {} characters after trimming spaces; it has {user_chars}"#,
-            USER_CHARS.start(),
-            USER_CHARS.end(),
-        )));
-    }
+    let user = match signed {
+        Some(name) => name,
+        None => check_user(string_field(&object, "user")?, "user").map_err(Refused::Invalid)?,
+    };
     let text = string_field(&object, "text")?;
     let text_chars = text.chars().count();
     if !TEXT_CHARS.contains(&text_chars) || text.trim().is_empty() {
@@ -295,12 +324,27 @@ pub fn parse_message(body: &[u8]) -> Result<NewMessage, Refused> {
             TEXT_CHARS.end(),
         )));
     }
-    check_shown_as_written("user", user)?;
-    check_shown_as_written("text", text)?;
+    check_shown_as_written("text", text).map_err(Refused::Invalid)?;
     Ok(NewMessage {
-        user: user.to_owned(),
+        user,
         text: text.to_owned(),
     })
+}
+
+/// A name the chat shows, from a post's `user` or a token's `sub` (`field` names which):
+/// trimmed of spaces, [`USER_CHARS`] long, visible, and shown as written.
+pub fn check_user(raw: &str, field: &str) -> Result<String, String> {
+    let user = raw.trim();
+    let user_chars = user.chars().count();
+    if !USER_CHARS.contains(&user_chars) {
+        return Err(format!(
+            r#""{field}" must be {} to {} characters after trimming spaces; it has {user_chars}"#,
+            USER_CHARS.start(),
+            USER_CHARS.end(),
+        ));
+    }
+    check_shown_as_written(field, user)?;
+    Ok(user.to_owned())
 }
 
 /// A name made only of invisible characters (zero-width spaces, a Hangul filler) looks like
@@ -309,17 +353,15 @@ pub fn parse_message(body: &[u8]) -> Result<NewMessage, Refused> {
 /// reads `annbin`. Both are refused with the reason, rather than silently removed: the client
 /// learns what was wrong, and what is shown is byte for byte what was sent. Nothing else is
 /// normalized (`user` is trimmed of spaces, that is all).
-fn check_shown_as_written(field: &str, value: &str) -> Result<(), Refused> {
+fn check_shown_as_written(field: &str, value: &str) -> Result<(), String> {
     if value.chars().all(is_invisible) {
-        return Err(Refused::Invalid(format!(
-            r#""{field}" has no visible character"#
-        )));
+        return Err(format!(r#""{field}" has no visible character"#));
     }
     match value.chars().find(|&c| is_bidi_control(c)) {
-        Some(control) => Err(Refused::Invalid(format!(
+        Some(control) => Err(format!(
             r#""{field}" holds the bidirectional control U+{:04X}, which changes the order text is shown in"#,
             u32::from(control)
-        ))),
+        )),
         None => Ok(()),
     }
 }
@@ -371,13 +413,15 @@ mod tests {
     }
 
     /// Posts `body` to a fresh chat whose rate limit no test reaches.
-    async fn post_body(content_type: &str, body: &str) -> ChatReply {
+    async fn post_body(content_type: &str, body: &str) -> JsonReply {
         let log = memory(10);
         let chunks = stream::iter([Ok::<_, Infallible>(Bytes::copy_from_slice(body.as_bytes()))]);
         let limit = PostLimit::new(1000, 1000);
         let to = Publisher {
             log: &log,
             limit: &limit,
+            identity: None,
+            cors: &Cors::SAME_HOST,
         };
         post(to, client(), None, json_headers(content_type), chunks).await
     }
@@ -387,14 +431,14 @@ mod tests {
         stream::iter([Ok(Bytes::from_static(br#"{"user":"a","text":"b"}"#))])
     }
 
-    fn json_headers(content_type: &str) -> ChatHeaders<'_> {
-        ChatHeaders {
+    fn json_headers(content_type: &str) -> PostHeaders<'_> {
+        PostHeaders {
             content_type: Some(content_type.as_bytes()),
-            ..ChatHeaders::default()
+            ..PostHeaders::default()
         }
     }
 
-    fn error_of(reply: &ChatReply) -> String {
+    fn error_of(reply: &JsonReply) -> String {
         let value: Value = serde_json::from_str(&reply.json).expect("JSON reply");
         value["error"].as_str().expect("an error field").to_owned()
     }
@@ -403,7 +447,7 @@ mod tests {
     async fn a_valid_post_gets_201_and_its_id() {
         let reply = post_body("application/json", r#"{"user":" ann ","text":"hi\nthere"}"#).await;
         assert_eq!((reply.status, reply.json.as_str()), (201, r#"{"id":1}"#));
-        let message = parse_message(br#"{"user":" ann ","text":" hi\nthere ","x":1}"#);
+        let message = parse_message(br#"{"user":" ann ","text":" hi\nthere ","x":1}"#, None);
         assert_eq!(
             message,
             Ok(NewMessage {
@@ -519,6 +563,8 @@ mod tests {
         let to = Publisher {
             log: &log,
             limit: &limit,
+            identity: None,
+            cors: &Cors::SAME_HOST,
         };
         let headers = json_headers("application/json");
         let reply = post(to, client(), None, headers, stream::repeat_with(chunk)).await;
@@ -533,8 +579,10 @@ mod tests {
         let to = Publisher {
             log: &log,
             limit: &limit,
+            identity: None,
+            cors: &Cors::SAME_HOST,
         };
-        let headers = ChatHeaders {
+        let headers = PostHeaders {
             content_length: Some(b"10000000"),
             ..json_headers("application/json")
         };
@@ -548,6 +596,8 @@ mod tests {
         let to = Publisher {
             log: &log,
             limit: &limit,
+            identity: None,
+            cors: &Cors::SAME_HOST,
         };
         // One byte a second, for ever.
         let trickle = stream::unfold((), |()| async {
@@ -573,6 +623,8 @@ mod tests {
         let to = Publisher {
             log: &log,
             limit: &limit,
+            identity: None,
+            cors: &Cors::SAME_HOST,
         };
         let body = valid_body;
         let headers = json_headers("application/json");
@@ -605,6 +657,8 @@ mod tests {
         let to = Publisher {
             log: &log,
             limit: &limit,
+            identity: None,
+            cors: &Cors::SAME_HOST,
         };
         let body = valid_body;
         let headers = json_headers("application/json");

@@ -5,8 +5,15 @@
 //! `Access-Control-Allow-Origin: *` (no cookies are involved, so nothing private can leak).
 //! Writing is not: `POST /chat` with a JSON body makes the browser ask first (a preflight
 //! `OPTIONS /chat`), and the answer allows only pages served from the same host as this server,
-//! on any port. That is what `/compare` needs, and it keeps every other site from posting into
-//! the chat of a server running on your machine.
+//! on any port, and the origins named with `--allow-origin`. That is what `/compare` needs, and
+//! it keeps every other site from posting into the chat of a server running on your machine.
+//!
+//! With identity on (see [`identity`](crate::identity)), a page on another origin reads with
+//! `withCredentials: true`, so that the browser sends its cookie. The browser then refuses an
+//! answer that says `Access-Control-Allow-Origin: *`: an allowed origin gets its own name back,
+//! `Access-Control-Allow-Credentials: true` and `Vary: Origin` (the answer depends on who asks,
+//! and a cache must know). Any other origin still gets `*`: it may read the public streams
+//! without cookies, and a credentialed read from it fails in its browser.
 //!
 //! Tested by `cargo test -p sse-core cors`.
 
@@ -14,35 +21,125 @@
 pub const ANYONE: (&str, &str) = ("access-control-allow-origin", "*");
 
 /// The headers of a preflight answer for `POST /chat` from an allowed origin, besides
-/// [`allowed_origin`]'s: the method and header the page uses, and how long to remember them.
+/// [`Cors::post_headers`]': the method and header the page uses, and how long to remember them.
 pub const PREFLIGHT_HEADERS: [(&str, &str); 3] = [
     ("access-control-allow-methods", "POST"),
     ("access-control-allow-headers", "content-type"),
     ("access-control-max-age", "600"),
 ];
 
-/// The headers a `POST /chat` answer (or its preflight) carries for a request with these
-/// `Origin` and `Host` headers: `Access-Control-Allow-Origin: <origin>` when the origin is on
-/// this server's host, and always `Vary: Origin`, since the answer depends on it.
-pub fn chat_headers(origin: Option<&[u8]>, host: Option<&[u8]>) -> Vec<(&'static str, String)> {
-    let mut headers = vec![("vary", "origin".to_owned())];
-    if let Some(origin) = allowed_origin(origin, host) {
-        headers.push(("access-control-allow-origin", origin));
-    }
-    headers
+/// Who may use this server from another origin, and whether with cookies.
+#[derive(Debug, Clone, Default)]
+pub struct Cors {
+    /// `--allow-origin`, exactly as given (`scheme://host[:port]`).
+    listed: Vec<String>,
+    /// Identity is on: allowed origins may send cookies.
+    credentials: bool,
 }
 
-/// The answer to a preflight `OPTIONS /chat`: 204 with these headers. For an origin that may
-/// not post, they leave out `Access-Control-Allow-Origin`, and the browser does not send the post.
-pub fn preflight_headers(
-    origin: Option<&[u8]>,
-    host: Option<&[u8]>,
-) -> Vec<(&'static str, String)> {
-    let mut headers = chat_headers(origin, host);
-    if headers.len() > 1 {
-        headers.extend(PREFLIGHT_HEADERS.map(|(name, value)| (name, value.to_owned())));
+impl Cors {
+    /// Pages on this server's host only, without cookies (what the tests of other modules use).
+    pub const SAME_HOST: Self = Self {
+        listed: Vec::new(),
+        credentials: false,
+    };
+
+    /// The same host, and the `listed` origins; with cookies when `credentials`.
+    pub fn new(listed: Vec<String>, credentials: bool) -> Self {
+        Self {
+            listed,
+            credentials,
+        }
     }
-    headers
+
+    /// The origin, if it may post and (with identity on) read with cookies: on this server's
+    /// host, or listed.
+    pub fn allows(&self, origin: Option<&[u8]>, host: Option<&[u8]>) -> Option<String> {
+        let listed = origin
+            .and_then(|origin| std::str::from_utf8(origin).ok())
+            .filter(|origin| self.listed.iter().any(|allowed| allowed == origin));
+        listed
+            .map(str::to_owned)
+            .or_else(|| allowed_origin(origin, host))
+    }
+
+    /// The cross-origin headers of a `POST` (chat, sign-in) or `/me` answer.
+    pub fn post_headers(
+        &self,
+        origin: Option<&[u8]>,
+        host: Option<&[u8]>,
+    ) -> Vec<(&'static str, String)> {
+        let mut headers = vec![("vary", "origin".to_owned())];
+        if let Some(origin) = self.allows(origin, host) {
+            headers.push(("access-control-allow-origin", origin));
+            if self.credentials {
+                headers.push(("access-control-allow-credentials", "true".to_owned()));
+            }
+        }
+        headers
+    }
+
+    /// The answer to a preflight `OPTIONS`: 204 with these headers, which for an origin that
+    /// may not post leave out `Access-Control-Allow-Origin`, so the browser does not send it.
+    pub fn preflight_headers(
+        &self,
+        origin: Option<&[u8]>,
+        host: Option<&[u8]>,
+    ) -> Vec<(&'static str, String)> {
+        let mut headers = self.post_headers(origin, host);
+        if headers.len() > 1 {
+            let allow_headers = if self.credentials {
+                "content-type, authorization"
+            } else {
+                "content-type"
+            };
+            let [methods, _, max_age] = PREFLIGHT_HEADERS;
+            headers.push((methods.0, methods.1.to_owned()));
+            headers.push(("access-control-allow-headers", allow_headers.to_owned()));
+            headers.push((max_age.0, max_age.1.to_owned()));
+        }
+        headers
+    }
+
+    /// The cross-origin headers of a stream: `*` without identity, as ever; with it, an
+    /// allowed origin's own name and credentials.
+    pub fn stream_headers(
+        &self,
+        origin: Option<&[u8]>,
+        host: Option<&[u8]>,
+    ) -> Vec<(&'static str, String)> {
+        let anyone = (ANYONE.0, ANYONE.1.to_owned());
+        if !self.credentials {
+            return vec![anyone];
+        }
+        match self.allows(origin, host) {
+            Some(origin) => vec![
+                ("access-control-allow-origin", origin),
+                ("access-control-allow-credentials", "true".to_owned()),
+                ("vary", "origin".to_owned()),
+            ],
+            None => vec![anyone, ("vary", "origin".to_owned())],
+        }
+    }
+}
+
+/// Checks `--allow-origin`: `http://` or `https://`, a host, maybe a port, and nothing else
+/// (a browser's `Origin` has no path and no trailing slash, and `*` may not carry cookies).
+pub fn check_origin(origin: &str) -> Result<String, String> {
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    let plain = |a: &str| {
+        !a.is_empty()
+            && a.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+    };
+    match authority {
+        Some(authority) if plain(authority) => Ok(origin.to_owned()),
+        _ => Err(format!(
+            "{origin:?} is not an origin: write it as the browser sends it,              scheme://host[:port] (such as http://localhost:8080), without a path or a *"
+        )),
+    }
 }
 
 /// The origin, if it names the same host as the `Host` header (any port, `http` or `https`).
@@ -103,7 +200,8 @@ mod tests {
 
     #[test]
     fn the_answer_always_varies_by_origin() {
-        let headers = chat_headers(Some(b"http://127.0.0.1:3000"), Some(b"127.0.0.1:3001"));
+        let headers =
+            Cors::SAME_HOST.post_headers(Some(b"http://127.0.0.1:3000"), Some(b"127.0.0.1:3001"));
         assert_eq!(
             headers,
             [
@@ -114,12 +212,62 @@ mod tests {
                 )
             ]
         );
-        assert_eq!(chat_headers(Some(b"http://evil.example"), None).len(), 1);
+        assert_eq!(
+            Cors::SAME_HOST
+                .post_headers(Some(b"http://evil.example"), None)
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn with_identity_allowed_origins_read_with_cookies_and_others_get_the_star() {
+        let cors = Cors::new(vec!["http://localhost:8080".into()], true);
+        let host = Some(&b"127.0.0.1:3000"[..]);
+        let listed = cors.stream_headers(Some(b"http://localhost:8080"), host);
+        assert_eq!(
+            listed,
+            [
+                (
+                    "access-control-allow-origin",
+                    "http://localhost:8080".to_owned()
+                ),
+                ("access-control-allow-credentials", "true".to_owned()),
+                ("vary", "origin".to_owned())
+            ]
+        );
+        let same_host = cors.stream_headers(Some(b"http://127.0.0.1:3001"), host);
+        assert_eq!(
+            same_host[0].1, "http://127.0.0.1:3001",
+            "/compare, on another port"
+        );
+        let other = cors.stream_headers(Some(b"http://evil.example"), host);
+        assert_eq!(other[0], ("access-control-allow-origin", "*".to_owned()));
+        assert!(
+            !other
+                .iter()
+                .any(|(name, _)| *name == "access-control-allow-credentials")
+        );
+        let without_identity = Cors::new(vec!["http://localhost:8080".into()], false);
+        assert_eq!(
+            without_identity.stream_headers(Some(b"http://localhost:8080"), host),
+            [("access-control-allow-origin", "*".to_owned())]
+        );
+        let preflight = cors.preflight_headers(Some(b"http://localhost:8080"), host);
+        assert!(preflight.contains(&(
+            "access-control-allow-headers",
+            "content-type, authorization".to_owned()
+        )));
+        assert!(check_origin("http://localhost:8080").is_ok());
+        for bad in ["*", "localhost:8080", "http://a/b", "http://", "http://a b"] {
+            assert!(check_origin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
     fn a_preflight_allows_post_with_a_json_content_type_to_the_same_host_only() {
-        let allowed = preflight_headers(Some(b"http://127.0.0.1:3000"), Some(b"127.0.0.1:3001"));
+        let allowed = Cors::SAME_HOST
+            .preflight_headers(Some(b"http://127.0.0.1:3000"), Some(b"127.0.0.1:3001"));
         let names: Vec<_> = allowed.iter().map(|(name, _)| *name).collect();
         assert_eq!(
             names,
@@ -131,7 +279,8 @@ mod tests {
                 "access-control-max-age"
             ]
         );
-        let refused = preflight_headers(Some(b"http://evil.example"), Some(b"127.0.0.1:3001"));
+        let refused = Cors::SAME_HOST
+            .preflight_headers(Some(b"http://evil.example"), Some(b"127.0.0.1:3001"));
         assert_eq!(refused, [("vary", "origin".to_owned())]);
     }
 }

@@ -10,7 +10,8 @@
 //! [`chat_log`], then [`redis_log`], [`room_reader`], [`redis_conn`] and [`redis_status`]
 //! (the rooms in Redis or a Redis Cluster);
 //! then what keeps one client from taking the server from the others: [`client`], [`gate`],
-//! [`post_limit`] and [`descriptors`]; then [`keep_alive`], [`options`], [`net`], [`tls`] and
+//! [`post_limit`] and [`descriptors`]; who may read what: [`identity`], [`credentials`],
+//! [`login`] and [`cors`]; then [`keep_alive`], [`options`], [`net`], [`tls`] and
 //! [`serve`] (HTTPS and HTTP/2), [`shutdown`], [`assets`] and [`logging`]. Test it with
 //! `cargo test -p sse-core`.
 
@@ -19,13 +20,16 @@ pub mod chat;
 pub mod chat_log;
 pub mod client;
 pub mod cors;
+pub mod credentials;
 pub mod cursor;
 pub mod descriptors;
 pub mod event;
 pub mod gate;
 pub mod hub;
+pub mod identity;
 pub mod keep_alive;
 pub mod logging;
+pub mod login;
 pub mod metrics;
 pub mod metronome;
 pub mod net;
@@ -34,6 +38,7 @@ pub mod post_limit;
 pub mod redis_conn;
 pub mod redis_log;
 pub mod redis_status;
+pub mod reply;
 pub mod request;
 pub mod room;
 pub mod room_reader;

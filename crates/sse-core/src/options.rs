@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 
+use crate::cors;
+use crate::credentials::{CookiePolicy, SameSite};
+use crate::identity::{self, PublicKey};
 use crate::redis_conn::Target;
 use crate::rooms::Limits;
 
@@ -161,6 +164,46 @@ pub struct Options {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+
+    /// Turn identity on: check tokens (JWTs, HS256) signed with this secret, of at least 32
+    /// bytes. Posting then needs a token, and rooms whose name starts with `_` are private.
+    #[arg(long, env = "SSE_AUTH_SECRET", value_name = "SECRET", hide_env_values = true,
+          value_parser = identity::check_secret, group = "identity")]
+    pub auth_secret: Option<String>,
+
+    /// Turn identity on with tokens minted elsewhere: check them with this public key (PEM, an
+    /// Ed25519 key for EdDSA or an RSA key for RS256).
+    #[arg(long, value_name = "PATH", value_parser = identity::read_public_key, group = "identity")]
+    pub auth_public_key: Option<PublicKey>,
+
+    /// With identity on, accept only tokens whose `aud` names this audience (without it, a
+    /// token that names any audience is refused).
+    #[arg(long, value_name = "AUD", requires = "identity")]
+    pub auth_audience: Option<String>,
+
+    /// With identity on, how many seconds of clock difference to allow on `exp` and `nbf`.
+    #[arg(long, default_value_t = 5, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub auth_leeway_secs: u64,
+
+    /// With identity on, refuse every stream without a token, public rooms included.
+    #[arg(long, requires = "identity")]
+    pub auth_required: bool,
+
+    /// Enable `POST /login` (a name in, a short-lived token cookie out) and `POST /logout`: a
+    /// stand-in for an application's own sign-in, for the page and workshops. Needs
+    /// --auth-secret, to sign with.
+    #[arg(long, requires = "auth_secret")]
+    pub demo_login: bool,
+
+    /// The `SameSite` of the token cookie: `strict` (only this site's pages send it), `lax`,
+    /// or `none` for pages on other sites that read with `withCredentials` (always `Secure`).
+    #[arg(long, value_enum, default_value_t = SameSite::Strict, value_name = "POLICY")]
+    pub cookie_same_site: SameSite,
+
+    /// Let pages on this origin (scheme://host[:port]; repeat for more) post here and, with
+    /// identity on, read with cookies. Pages on this server's own host always may.
+    #[arg(long = "allow-origin", value_name = "ORIGIN", value_parser = cors::check_origin)]
+    pub allow_origins: Vec<String>,
 }
 
 /// An address (`10.0.0.1`) or a block (`10.0.0.0/8`), for `--trusted-proxy`.
@@ -240,6 +283,19 @@ impl Options {
             (Some(url), _) => Some(Target::Single(url.clone())),
             (None, []) => None,
             (None, urls) => Some(Target::Cluster(urls.to_vec())),
+        }
+    }
+
+    /// Whether identity is on: `--auth-secret` or `--auth-public-key`.
+    pub fn identity_on(&self) -> bool {
+        self.auth_secret.is_some() || self.auth_public_key.is_some()
+    }
+
+    /// How the token cookie is written: `Secure` over HTTPS, and `--cookie-same-site`.
+    pub fn cookie_policy(&self) -> CookiePolicy {
+        CookiePolicy {
+            https: self.https(),
+            same_site: self.cookie_same_site,
         }
     }
 

@@ -1,5 +1,5 @@
-//! How often one client may post to the chat: a token bucket per client address (`governor`'s
-//! GCRA), `--post-burst` posts at once and `--post-rate` per second after that. Without it one
+//! How often one client may post to the chat: a token bucket per client address, or per user
+//! once identity tells users apart (`governor`'s GCRA), `--post-burst` posts at once and `--post-rate` per second after that. Without it one
 //! client could post 80,000 messages a second, flush the whole history in 15 ms, and every
 //! browser that resumes would get `lagged` instead of the conversation.
 //!
@@ -17,10 +17,21 @@ use crate::client::ClientKey;
 /// only recent posters, however many addresses post over a day.
 const FORGET_PAST: usize = 10_000;
 
-/// One token bucket per client address.
+/// Whose bucket a post takes its token from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Poster {
+    /// A client address: without identity, or a post without a token.
+    Address(ClientKey),
+    /// A signed-in user, from every address it posts from: users behind one address (an
+    /// office's NAT) do not share a bucket, and one user cannot get more by using more
+    /// addresses.
+    User(String),
+}
+
+/// One token bucket per poster.
 #[derive(Debug)]
 pub struct PostLimit {
-    limiter: DefaultKeyedRateLimiter<ClientKey>,
+    limiter: DefaultKeyedRateLimiter<Poster>,
     clock: DefaultClock,
     rate: NonZeroU32,
     burst: NonZeroU32,
@@ -50,18 +61,16 @@ impl PostLimit {
         }
     }
 
-    /// Takes a token for `client`'s post, or says how long it must wait.
-    pub fn check(&self, client: ClientKey) -> Result<(), TooMany> {
+    /// Takes a token for `poster`'s post, or says how long it must wait.
+    pub fn check(&self, poster: &Poster) -> Result<(), TooMany> {
         if self.limiter.len() > FORGET_PAST {
             self.limiter.retain_recent();
         }
-        self.limiter
-            .check_key(&client)
-            .map_err(|not_until| TooMany {
-                wait: not_until.wait_time_from(self.clock.now()),
-                rate: self.rate.get(),
-                burst: self.burst.get(),
-            })
+        self.limiter.check_key(poster).map_err(|not_until| TooMany {
+            wait: not_until.wait_time_from(self.clock.now()),
+            rate: self.rate.get(),
+            burst: self.burst.get(),
+        })
     }
 }
 
@@ -72,8 +81,8 @@ mod tests {
     #[test]
     fn a_burst_passes_then_the_rate_applies_per_client() {
         let limit = PostLimit::new(1, 3);
-        let a = ClientKey::of("127.0.0.1".parse().expect("an address"));
-        let b = ClientKey::of("127.0.0.2".parse().expect("an address"));
+        let a = &Poster::Address(ClientKey::of("127.0.0.1".parse().expect("an address")));
+        let b = &Poster::Address(ClientKey::of("127.0.0.2".parse().expect("an address")));
         for _ in 0..3 {
             assert_eq!(limit.check(a), Ok(()));
         }
@@ -83,5 +92,7 @@ mod tests {
         );
         assert_eq!((refused.rate, refused.burst), (1, 3));
         assert_eq!(limit.check(b), Ok(()), "another client has its own bucket");
+        let alice = &Poster::User("alice".into());
+        assert_eq!(limit.check(alice), Ok(()), "so has a user, on any address");
     }
 }

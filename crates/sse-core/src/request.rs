@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::{Local, SecondsFormat, Utc};
 
+use crate::credentials::Credentials;
 use crate::cursor::Cursor;
 use crate::room::{self, Room};
 
@@ -84,6 +85,46 @@ pub struct StreamRequest {
     pub rooms: Vec<Room>,
     /// A chat stream's position in each room, when `Last-Event-ID` is a cursor.
     pub cursor: Option<Cursor>,
+}
+
+/// What a stream route reads from its request's head, as the raw bytes the client sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamHead<'a> {
+    /// The query, without `?`.
+    pub query: Option<&'a str>,
+    /// The `Last-Event-ID` header.
+    pub last_event_id: Option<&'a [u8]>,
+    /// `Origin`: decides the cross-origin headers with identity on.
+    pub origin: Option<&'a [u8]>,
+    /// The host the request was sent to: `Host`, or HTTP/2's `:authority`.
+    pub host: Option<&'a [u8]>,
+    /// The token, if any (read only with identity on).
+    pub credentials: Credentials<'a>,
+}
+
+impl<'a> StreamHead<'a> {
+    /// The head of a request with this URI and these headers, in `http`'s types (axum's and
+    /// warp's).
+    pub fn of(uri: &'a http::Uri, headers: &'a http::HeaderMap) -> Self {
+        Self {
+            query: uri.query(),
+            last_event_id: headers.get(LAST_EVENT_ID).map(http::HeaderValue::as_bytes),
+            origin: headers
+                .get(http::header::ORIGIN)
+                .map(http::HeaderValue::as_bytes),
+            host: host_of(uri, headers),
+            credentials: Credentials::of(headers),
+        }
+    }
+}
+
+/// The host a request was sent to: its `Host` header (HTTP/1.1), or its URI's authority
+/// (HTTP/2's `:authority`, which replaces the header).
+pub fn host_of<'a>(uri: &'a http::Uri, headers: &'a http::HeaderMap) -> Option<&'a [u8]> {
+    let header = headers
+        .get(http::header::HOST)
+        .map(http::HeaderValue::as_bytes);
+    header.or_else(|| uri.authority().map(|a| a.as_str().as_bytes()))
 }
 
 /// The header a browser sends on reconnect, lower-case as HTTP/1.1 libraries look it up.

@@ -16,6 +16,9 @@ use std::sync::Arc;
 /// The room of `POST /chat` and `GET /events/chat`: the one chat of earlier versions.
 pub const LOBBY: &str = "lobby";
 
+/// What the name of a private room starts with: `_ops`, `_alice`.
+pub const PRIVATE_PREFIX: char = '_';
+
 /// Characters in a room name.
 pub const NAME_CHARS: RangeInclusive<usize> = 1..=32;
 
@@ -49,6 +52,13 @@ impl Room {
     /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether the room is private: its name starts with `_` (see [`PRIVATE_PREFIX`]). With
+    /// identity on, only a token naming it may follow it, replay it or post to it; with
+    /// identity off there is no one to tell apart, and it is a room like any other.
+    pub fn is_private(&self) -> bool {
+        self.0.starts_with(PRIVATE_PREFIX)
     }
 
     /// Whether this is the [`LOBBY`], which always exists and never leaves memory.

@@ -1,6 +1,7 @@
 //! The state a server shares between its handlers, and the one call every stream route makes:
 //! [`AppState::open_stream`], which turns a request into an answer the glue only has to send.
-//! `POST /chat` is one call too: [`AppState::post_chat`].
+//! `POST /chat` is one call too: [`AppState::post_chat`], and so are the sign-in routes
+//! ([`AppState::session`]).
 //!
 //! Tested by `cargo test -p sse-core state`.
 
@@ -17,42 +18,47 @@ use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::chat::{self, ChatHeaders, ChatReply, Publisher};
+use crate::chat::{self, PostHeaders, Publisher};
 use crate::chat_log::{ChatLog, Follow};
 use crate::client::{self, ClientKey, PerClient};
+use crate::cors::Cors;
 use crate::descriptors::{self, Budget};
-use crate::event::Event;
+use crate::event::{Event, FieldValue};
 use crate::gate::{Gate, RequestHead, Turned};
+use crate::identity::{self, Identity, User};
 use crate::keep_alive::KeepAlive;
+use crate::login::Session;
 use crate::metrics::Metrics;
 use crate::metronome::Metronome;
 use crate::options::{Framework, Options};
 use crate::post_limit::PostLimit;
 use crate::redis_log::RedisLog;
-use crate::request::{BadQuery, StreamKind, StreamRequest};
+use crate::reply::JsonReply;
+use crate::request::{BadQuery, StreamHead, StreamKind, StreamRequest};
 use crate::rooms::Rooms;
 use crate::streams::{self, Plan};
 
-/// Headers every event stream carries besides `Content-Type: text/event-stream`.
+/// Headers every event stream carries besides `Content-Type: text/event-stream` and the
+/// cross-origin ones ([`Cors::stream_headers`]: `Access-Control-Allow-Origin: *`, so that pages
+/// on other ports such as `/compare` may listen, or with identity on an allowed origin's name).
 ///
 /// - `Cache-Control: no-cache`: a cached stream is a frozen stream.
 /// - `X-Accel-Buffering: no`: nginx would otherwise buffer the response and deliver events late.
-/// - `Access-Control-Allow-Origin: *`: pages on other ports (such as `/compare`) may listen.
-pub const STREAM_HEADERS: [(&str, &str); 3] = [
-    ("cache-control", "no-cache"),
-    ("x-accel-buffering", "no"),
-    ("access-control-allow-origin", "*"),
-];
+pub const STREAM_HEADERS: [(&str, &str); 2] =
+    [("cache-control", "no-cache"), ("x-accel-buffering", "no")];
 
-/// The headers of the busy answer: [`STREAM_HEADERS`], and over HTTP/1.1 the connection closed
-/// once it is sent, so that it gives its descriptor back at once rather than sit idle (over
-/// HTTP/2 the servers drop `Connection`, which has no meaning there).
-pub const BUSY_HEADERS: [(&str, &str); 4] = [
-    STREAM_HEADERS[0],
-    STREAM_HEADERS[1],
-    STREAM_HEADERS[2],
-    ("connection", "close"),
-];
+/// What the busy answer adds: over HTTP/1.1 the connection closed once it is sent, so that it
+/// gives its descriptor back at once rather than sit idle (over HTTP/2 the servers drop
+/// `Connection`, which has no meaning there).
+pub const BUSY_HEADER: (&str, &str) = ("connection", "close");
+
+/// The event that ends a stream opened with a token when the token expires: its data is
+/// `{"user":"...","exp":n}`, and it has no `id:`, so the browser's `lastEventId` still names
+/// the last message and a reconnect with a fresh token resumes exactly there.
+pub const EXPIRED: FieldValue = FieldValue::from_static("expired");
+
+/// The headers of one answer, besides `Content-Type`.
+pub type Headers = Vec<(&'static str, String)>;
 
 /// The text of the comment written on an idle stream.
 pub const KEEP_ALIVE_COMMENT: &str = "keep-alive";
@@ -74,6 +80,10 @@ pub enum StreamAnswer {
     NoContent,
     /// 400 with this message as a `text/plain` body.
     BadRequest(BadQuery),
+    /// With identity on, a stream its token does not open (401, 403, or 400 for a token in the
+    /// URL): this JSON answer. A browser's `EventSource` stops for good on it, which is right:
+    /// trying the same request again cannot help.
+    Denied(JsonReply),
 }
 
 /// Shared by every handler of one server: cheap to clone.
@@ -99,6 +109,8 @@ struct Inner {
     chat: ChatLog,
     metronome: Arc<Metronome>,
     metrics: Metrics,
+    identity: Option<Identity>,
+    cors: Cors,
 }
 
 impl AppState {
@@ -137,6 +149,8 @@ impl AppState {
                 chat,
                 metronome: Metronome::new(),
                 metrics: Metrics::new(published, lagged, redis_status, rooms),
+                identity: Identity::from_options(&options),
+                cors: Cors::new(options.allow_origins.clone(), options.identity_on()),
                 options,
             }),
         }
@@ -241,34 +255,41 @@ impl AppState {
         self.inner.open_streams.load(Ordering::Relaxed)
     }
 
-    /// Everything a stream route does for `client`, given the raw query (without `?`) and the
-    /// raw bytes of the `Last-Event-ID` header. The stream counts as open until dropped, and
-    /// ends on shutdown.
+    /// Everything a stream route does for `client`, given what its request head carries (the
+    /// raw query without `?`, the raw `Last-Event-ID`, and with identity on its token). The
+    /// stream counts as open until dropped, and ends on shutdown, and when its token expires.
     pub fn open_stream(
         &self,
         kind: StreamKind,
         client: ClientKey,
-        query: Option<&str>,
-        last_event_id: Option<&[u8]>,
+        head: StreamHead<'_>,
     ) -> StreamAnswer {
-        let request = match StreamRequest::parse(kind, query, last_event_id) {
+        let request = match StreamRequest::parse(kind, head.query, head.last_event_id) {
             Ok(request) => request,
             Err(bad) => return StreamAnswer::BadRequest(bad),
         };
+        let user = match self.stream_user(&request, head) {
+            Ok(user) => user,
+            Err(denied) => return StreamAnswer::Denied(denied),
+        };
+        let mut headers = self.inner.cors.stream_headers(head.origin, head.host);
+        headers.extend(STREAM_HEADERS.map(|(name, value)| (name, value.to_owned())));
         let retry_ms = self.options().stream_retry_ms();
         // Counted as they are handed to the framework: `retry:` and keep-alives are not events.
         let sent = self.inner.metrics.events_sent(kind);
+        let expiry = user.as_ref().map(|user| self.expiry(user));
         match streams::plan(&request, &self.inner.metronome) {
             Plan::NoContent => StreamAnswer::NoContent,
-            Plan::Stream(events) => self.counted(kind, client, |slot, ended| {
+            Plan::Stream(events) => self.counted(kind, client, headers, |slot, ended, headers| {
+                let events = counting(events, sent).take_until(ended);
                 StreamAnswer::Events(EventStream {
                     retry_ms,
-                    events: Box::pin(counting(events, sent).take_until(ended)),
+                    events: until_expired(events, expiry),
                     _slot: Some(slot),
-                    headers: &STREAM_HEADERS,
+                    headers,
                 })
             }),
-            Plan::Chat => self.counted(kind, client, |slot, ended| {
+            Plan::Chat => self.counted(kind, client, headers, |slot, ended, headers| {
                 let follow = Follow {
                     positions: request.positions(),
                     rooms: request.rooms,
@@ -276,16 +297,58 @@ impl AppState {
                     replay_bytes: self.options().replay_bytes(),
                 };
                 let messages = Box::pin(counting(self.inner.chat.subscribe(follow), sent));
-                let body = stream::iter([Event::retry(retry_ms).encode()])
-                    .chain(KeepAlive::new(messages, self.keep_alive()))
-                    .take_until(ended);
+                let body = stream::iter([Event::retry(retry_ms)])
+                    .map(|retry| retry.encode())
+                    .chain(KeepAlive::new(messages, self.keep_alive()));
+                let body = until_expired(body.map(Encoded), expiry).map(|Encoded(bytes)| bytes);
                 StreamAnswer::Encoded(EncodedStream {
-                    bytes: Box::pin(body),
+                    bytes: Box::pin(body.take_until(ended)),
                     _slot: Some(slot),
-                    headers: &STREAM_HEADERS,
+                    headers,
                 })
             }),
         }
+    }
+
+    /// With identity on, who `request` is and whether its token opens its rooms; `None` for
+    /// a request without a token, or with identity off.
+    fn stream_user(
+        &self,
+        request: &StreamRequest,
+        head: StreamHead<'_>,
+    ) -> Result<Option<User>, JsonReply> {
+        let Some(identity) = &self.inner.identity else {
+            return Ok(None);
+        };
+        let user = identity
+            .user(head.credentials, head.query)
+            .and_then(|user| {
+                let rooms: &[_] = if request.kind == StreamKind::Chat {
+                    &request.rooms
+                } else {
+                    &[]
+                };
+                identity.may_follow(user.as_ref(), rooms).map(|()| user)
+            });
+        user.map_err(|denied| {
+            let mut headers = self.inner.cors.post_headers(head.origin, head.host);
+            headers.extend(denied.headers());
+            JsonReply::error(denied.status(), &denied.to_string(), headers)
+        })
+    }
+
+    /// When `user`'s streams end, and the event that says so.
+    fn expiry(&self, user: &User) -> (Duration, Event) {
+        let leeway = self
+            .inner
+            .identity
+            .as_ref()
+            .map_or(Duration::ZERO, Identity::leeway);
+        let data = serde_json::json!({ "user": user.name, "exp": user.expires }).to_string();
+        (
+            identity::valid_for(user, leeway),
+            Event::data(data).with_event(EXPIRED),
+        )
     }
 
     /// Opens a stream with `open`, given a unit of the open-streams count and the shutdown
@@ -295,11 +358,12 @@ impl AppState {
         &self,
         kind: StreamKind,
         client: ClientKey,
-        open: impl FnOnce(OpenSlot, WaitForCancellationFutureOwned) -> StreamAnswer,
+        headers: Headers,
+        open: impl FnOnce(OpenSlot, WaitForCancellationFutureOwned, Headers) -> StreamAnswer,
     ) -> StreamAnswer {
         match self.take_slot(kind, client) {
-            Ok(slot) => open(slot, self.shutdown().clone().cancelled_owned()),
-            Err(why) => StreamAnswer::Events(busy(&why)),
+            Ok(slot) => open(slot, self.shutdown().clone().cancelled_owned(), headers),
+            Err(why) => StreamAnswer::Events(busy(&why, headers)),
         }
     }
 
@@ -310,9 +374,9 @@ impl AppState {
         &self,
         client: ClientKey,
         room: Option<&str>,
-        headers: ChatHeaders<'_>,
+        headers: PostHeaders<'_>,
         body: S,
-    ) -> ChatReply
+    ) -> JsonReply
     where
         S: Stream<Item = Result<B, E>>,
         B: bytes::Buf,
@@ -321,8 +385,28 @@ impl AppState {
         let to = Publisher {
             log: &self.inner.chat,
             limit: &self.inner.post_limit,
+            identity: self.inner.identity.as_ref(),
+            cors: &self.inner.cors,
         };
         chat::post(to, client, room, headers, body).await
+    }
+
+    /// The answer to a preflight `OPTIONS` of `/chat...`, `/login`, `/logout` or `/me`: 204
+    /// with these headers ([`Cors::preflight_headers`]).
+    pub fn preflight(&self, origin: Option<&[u8]>, host: Option<&[u8]>) -> Headers {
+        self.inner.cors.preflight_headers(origin, host)
+    }
+
+    /// The sign-in routes, `POST /login`, `POST /logout` and `GET /me` (see [`Session`]).
+    pub fn session(&self) -> Session<'_> {
+        let inner = &self.inner;
+        Session {
+            identity: inner.identity.as_ref(),
+            demo_login: inner.options.demo_login,
+            cookie: inner.options.cookie_policy(),
+            cors: &inner.cors,
+            limit: &inner.post_limit,
+        }
     }
 
     /// Counts a stream as open, unless `--max-streams` are open already or `client` holds
@@ -383,6 +467,11 @@ impl AppState {
                     .collect()
             }),
             rooms: self.inner.chat.rooms().len(),
+            identity: match &self.inner.identity {
+                None => "off",
+                Some(identity) if identity.required() => "required",
+                Some(_) => "optional",
+            },
         }
     }
 }
@@ -413,6 +502,8 @@ pub struct Health {
     pub redis_nodes: Option<std::collections::BTreeMap<String, &'static str>>,
     /// Rooms in this process's memory now (with Redis, the rooms followed here).
     pub rooms: usize,
+    /// `off`, `optional` (identity on, public rooms open to all) or `required`.
+    pub identity: &'static str,
 }
 
 /// `stream`, adding one to `sent` for each item it yields.
@@ -422,16 +513,44 @@ fn counting<S: Stream>(stream: S, sent: Counter) -> impl Stream<Item = S::Item> 
     })
 }
 
+/// Chunks of an encoded body, as one item type of [`until_expired`].
+struct Encoded(Bytes);
+
+impl From<Event> for Encoded {
+    fn from(event: Event) -> Self {
+        Self(event.encode())
+    }
+}
+
+/// `stream` as it is; with `expiry`, only until then, then its event, then the end.
+fn until_expired<S, T>(stream: S, expiry: Option<(Duration, Event)>) -> BoxedStream<T>
+where
+    S: Stream<Item = T> + Send + Sync + 'static,
+    T: From<Event> + Send + Sync + 'static,
+{
+    match expiry {
+        None => Box::pin(stream),
+        Some((after, event)) => Box::pin(
+            stream
+                .take_until(tokio::time::sleep(after))
+                .chain(stream::iter([T::from(event)])),
+        ),
+    }
+}
+
+type BoxedStream<T> = Pin<Box<dyn Stream<Item = T> + Send + Sync>>;
+
 /// Past `--max-streams` or `--max-streams-per-client`: status 200 (a 503 would make a browser
 /// give up for good), a long `retry:`, a comment saying why, and the end of the stream, so the
 /// browser comes back later.
-fn busy(why: &str) -> EventStream {
+fn busy(why: &str, mut headers: Headers) -> EventStream {
     let comment = Event::comment(why);
+    headers.push((BUSY_HEADER.0, BUSY_HEADER.1.to_owned()));
     EventStream {
         retry_ms: BUSY_RETRY_MS,
         events: Box::pin(stream::iter([comment])),
         _slot: None,
-        headers: &BUSY_HEADERS,
+        headers,
     }
 }
 
@@ -440,9 +559,9 @@ fn busy(why: &str) -> EventStream {
 /// open-streams count.
 pub struct EventStream {
     retry_ms: u64,
-    events: Pin<Box<dyn Stream<Item = Event> + Send + Sync>>,
+    events: BoxedStream<Event>,
     _slot: Option<OpenSlot>,
-    headers: &'static [(&'static str, &'static str)],
+    headers: Headers,
 }
 
 impl EventStream {
@@ -452,10 +571,15 @@ impl EventStream {
         Duration::from_millis(self.retry_ms)
     }
 
-    /// The headers to send besides `Content-Type: text/event-stream`: [`STREAM_HEADERS`], or
-    /// for the busy answer [`BUSY_HEADERS`].
-    pub fn headers(&self) -> &'static [(&'static str, &'static str)] {
-        self.headers
+    /// The headers to send besides `Content-Type: text/event-stream`: [`STREAM_HEADERS`] and
+    /// the cross-origin ones, and for the busy answer [`BUSY_HEADER`].
+    pub fn headers(&self) -> &[(&'static str, String)] {
+        &self.headers
+    }
+
+    /// Whether this is the busy answer, whose connection closes once it is sent.
+    pub fn closes_connection(&self) -> bool {
+        self.headers.iter().any(|(name, _)| *name == BUSY_HEADER.0)
     }
 
     /// The whole response body as the core encodes it: `retry:` first, then every event, and a
@@ -493,16 +617,16 @@ impl Stream for EventStream {
 /// A whole response body, already encoded: `retry:` first, then events and keep-alive
 /// comments, each chunk flushed as it comes. Dropping it releases everything it held.
 pub struct EncodedStream {
-    bytes: Pin<Box<dyn Stream<Item = Bytes> + Send + Sync>>,
+    bytes: BoxedStream<Bytes>,
     _slot: Option<OpenSlot>,
-    headers: &'static [(&'static str, &'static str)],
+    headers: Headers,
 }
 
 impl EncodedStream {
     /// The headers to send besides `Content-Type: text/event-stream` (see
     /// [`EventStream::headers`]).
-    pub fn headers(&self) -> &'static [(&'static str, &'static str)] {
-        self.headers
+    pub fn headers(&self) -> &[(&'static str, String)] {
+        &self.headers
     }
 }
 
@@ -588,6 +712,14 @@ mod tests {
         )
     }
 
+    fn head<'a>(query: Option<&'a str>, last_event_id: Option<&'a [u8]>) -> StreamHead<'a> {
+        StreamHead {
+            query,
+            last_event_id,
+            ..StreamHead::default()
+        }
+    }
+
     fn local() -> ClientKey {
         ClientKey::of("127.0.0.1".parse().expect("an address"))
     }
@@ -612,16 +744,17 @@ mod tests {
             StreamAnswer::Encoded(_) => "encoded bytes".into(),
             StreamAnswer::NoContent => "204".into(),
             StreamAnswer::BadRequest(bad) => format!("400: {bad}"),
+            StreamAnswer::Denied(reply) => format!("{}: {}", reply.status, reply.json),
         }
     }
 
-    async fn post(state: &AppState, body: &str) -> ChatReply {
+    async fn post(state: &AppState, body: &str) -> JsonReply {
         let body = stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from(
             body.to_owned(),
         ))]);
-        let headers = ChatHeaders {
+        let headers = PostHeaders {
             content_type: Some(b"application/json"),
-            ..ChatHeaders::default()
+            ..PostHeaders::default()
         };
         state.post_chat(local(), None, headers, body).await
     }
@@ -631,7 +764,7 @@ mod tests {
         let state = state("--retry-ms 1000 --retry-jitter 0 --keep-alive-secs 5");
         let reply = post(&state, r#"{"user":"ann","text":"hello"}"#).await;
         assert_eq!((reply.status, reply.json.as_str()), (201, r#"{"id":1}"#));
-        let mut chat = encoded(state.open_stream(StreamKind::Chat, local(), None, None));
+        let mut chat = encoded(state.open_stream(StreamKind::Chat, local(), head(None, None)));
         assert_eq!(state.open_streams(), 1);
         assert_eq!(chat.next().await, Some("retry: 1000\n\n".into()));
         let first = chat.next().await.expect("the kept message");
@@ -653,7 +786,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_encoded_body_starts_with_retry_then_the_first_event() {
         let state = state("--retry-ms 1234 --retry-jitter 0");
-        let stream = events(state.open_stream(StreamKind::Counter, local(), None, None));
+        let stream = events(state.open_stream(StreamKind::Counter, local(), head(None, None)));
         assert_eq!(stream.retry(), Duration::from_millis(1234));
         let mut body = std::pin::pin!(stream.encoded(Duration::from_secs(15)));
         assert_eq!(body.next().await, Some("retry: 1234\n\n".into()));
@@ -666,8 +799,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn open_streams_counts_until_dropped() {
         let state = state("");
-        let a = state.open_stream(StreamKind::Clock, local(), None, None);
-        let b = state.open_stream(StreamKind::Paragraph, local(), None, None);
+        let a = state.open_stream(StreamKind::Clock, local(), head(None, None));
+        let b = state.open_stream(StreamKind::Paragraph, local(), head(None, None));
         assert_eq!(state.open_streams(), 2);
         assert_eq!(state.health().open_streams, 2);
         drop(a);
@@ -679,11 +812,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn past_max_streams_a_stream_is_told_to_come_back_later() {
         let state = state("--max-streams 1");
-        let _kept = state.open_stream(StreamKind::Clock, local(), None, None);
-        let refused: Vec<_> = events(state.open_stream(StreamKind::Clock, local(), None, None))
-            .encoded(Duration::from_secs(15))
-            .collect()
-            .await;
+        let _kept = state.open_stream(StreamKind::Clock, local(), head(None, None));
+        let refused: Vec<_> =
+            events(state.open_stream(StreamKind::Clock, local(), head(None, None)))
+                .encoded(Duration::from_secs(15))
+                .collect()
+                .await;
         assert_eq!(
             refused.len(),
             2,
@@ -699,22 +833,23 @@ mod tests {
         let state = state("--max-streams-per-client 2");
         let other = ClientKey::of("127.0.0.2".parse().expect("an address"));
         let kept: Vec<_> = (0..2)
-            .map(|_| events(state.open_stream(StreamKind::Clock, local(), None, None)))
+            .map(|_| events(state.open_stream(StreamKind::Clock, local(), head(None, None))))
             .collect();
-        let refused: Vec<_> = events(state.open_stream(StreamKind::Clock, local(), None, None))
-            .encoded(Duration::from_secs(15))
-            .collect()
-            .await;
+        let refused: Vec<_> =
+            events(state.open_stream(StreamKind::Clock, local(), head(None, None)))
+                .encoded(Duration::from_secs(15))
+                .collect()
+                .await;
         assert_eq!(refused[0], "retry: 5000\n\n");
         assert!(
             refused[1].starts_with(b": too many streams from your address"),
             "{:?}",
             refused[1]
         );
-        let served = events(state.open_stream(StreamKind::Clock, other, None, None));
+        let served = events(state.open_stream(StreamKind::Clock, other, head(None, None)));
         assert_eq!(state.open_streams(), 3);
         drop(kept);
-        let again = events(state.open_stream(StreamKind::Clock, local(), None, None));
+        let again = events(state.open_stream(StreamKind::Clock, local(), head(None, None)));
         assert_eq!(
             state.open_streams(),
             2,
@@ -732,7 +867,7 @@ mod tests {
             StreamKind::Paragraph,
         ]
         .into_iter()
-        .map(|kind| events(state.open_stream(kind, local(), Some("interval_ms=60000"), None)))
+        .map(|kind| events(state.open_stream(kind, local(), head(Some("interval_ms=60000"), None))))
         .collect();
         for stream in &mut streams {
             stream.next().await.expect("first event");
@@ -749,9 +884,13 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn answers_bad_queries_and_finished_paragraphs() {
         let state = state("");
-        let bad = state.open_stream(StreamKind::Clock, local(), Some("interval_ms=5"), None);
+        let bad = state.open_stream(
+            StreamKind::Clock,
+            local(),
+            head(Some("interval_ms=5"), None),
+        );
         assert!(matches!(bad, StreamAnswer::BadRequest(b) if b.param == "interval_ms"));
-        let done = state.open_stream(StreamKind::Paragraph, local(), None, Some(b"5"));
+        let done = state.open_stream(StreamKind::Paragraph, local(), head(None, Some(b"5")));
         assert!(matches!(done, StreamAnswer::NoContent));
         assert_eq!(state.open_streams(), 0);
     }
