@@ -30,6 +30,17 @@ function setUpPanel(panel) {
   let reconnects = 0;
   // The chat follows rooms (rooms.js); a change of rooms connects again from where it was.
   const rooms = isChat ? setUpRooms(panel.querySelector(".rooms-bar"), () => connect()) : null;
+  // With identity on, who the page is (identity.js): a new sign-in follows the private rooms
+  // its token opens, and the chat signs posts with its name, so the name field goes.
+  let signedInAs = null;
+  const identity = isChat ? setUpIdentity(panel.querySelector(".identity"), (me) => {
+    panel.querySelector(".chat-form .name").hidden = me.user !== null;
+    const changed = rooms.setPrivate(me.rooms);
+    if (changed || me.user !== signedInAs) {
+      signedInAs = me.user;
+      if (source) connect();
+    }
+  }) : null;
 
   const showState = () => {
     $(".state").textContent = source ? STATES[source.readyState] : "CLOSED";
@@ -94,6 +105,19 @@ function setUpPanel(panel) {
       rooms?.record(event, message);
       showState();
     });
+    // With identity on: the token this stream was opened with has expired. The chat stops
+    // following its private rooms and goes on with the public ones; signing in again resumes
+    // the private ones from where they were. Other panels let the browser reconnect.
+    source.addEventListener("expired", (event) => {
+      const { user } = JSON.parse(event.data);
+      log(`expired: ${user}'s token has expired, and the server ended the stream`, "info");
+      if (identity) {
+        identity.expired();
+        rooms.setPrivate([]);
+        signedInAs = null;
+        connect();
+      }
+    });
     source.addEventListener("lagged", (event) => {
       const { missed, room } = JSON.parse(event.data);
       log(`lagged: ${missed} messages of ${room} were lost, they had left the server's history`, "info");
@@ -106,8 +130,8 @@ function setUpPanel(panel) {
     });
     source.onerror = () => {
       if (source.readyState === EventSource.CLOSED) {
-        // The browser gave up: the server answered 204 (or another status than 200).
-        log("stopped: the server answered 204 No Content, nothing is left to send", "info");
+        // The browser gave up: the server answered 204, or another status than 200.
+        log("stopped: the server answered 204 No Content (nothing is left to send), or refused the stream (401 or 403: its token does not open these rooms)", "info");
         log("the browser will not reconnect (press Start over to read it again)", "info");
       } else {
         reconnects += 1;

@@ -104,5 +104,19 @@ function setUpRooms(bar, onChange) {
     current: () => current,
     // Start over: forget every position.
     forget: () => positions.clear(),
+    // Follow exactly these private rooms (the ones the token opens), keeping the public ones
+    // and every position (a room joined again resumes where it was); true if the list changed.
+    setPrivate: (allowed) => {
+      const before = joined.join(",");
+      for (const room of [...joined]) {
+        if (room.startsWith("_") && !allowed.includes(room)) joined.splice(joined.indexOf(room), 1);
+      }
+      for (const room of allowed) {
+        if (!joined.includes(room) && joined.length < 16) joined.push(room);
+      }
+      if (!joined.includes(current)) current = joined[0];
+      render();
+      return joined.join(",") !== before;
+    },
   };
 }

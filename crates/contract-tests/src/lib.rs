@@ -1,8 +1,8 @@
 //! The contract suite (its rules are the book's chapter `docs/src/contract.md`), written once
 //! and run against every server's real binary over real sockets: each case in [`cases`],
-//! [`chat`], [`rooms`], [`operations`] and [`defence`] starts the server on `127.0.0.1:0` as a child
-//! process, talks HTTP to it, and reads its streams with `eventsource-stream`, an SSE parser
-//! this project did not write.
+//! [`chat`], [`rooms`], [`identity`], [`operations`] and [`defence`] starts the server on
+//! `127.0.0.1:0` as a child process, talks HTTP to it, and reads its streams with
+//! `eventsource-stream`, an SSE parser this project did not write.
 //!
 //! A server crate runs the whole suite with one line in `tests/contract.rs`:
 //!
@@ -22,10 +22,12 @@ pub mod chat;
 pub mod client;
 pub mod defence;
 pub mod h2;
+pub mod identity;
 pub mod operations;
 pub mod rooms;
 pub mod services;
 pub mod tls;
+pub mod tokens;
 pub mod workshop;
 
 pub use client::{Endpoint, Protocol, Server, Target};
@@ -69,6 +71,10 @@ macro_rules! contract_suite {
             rooms::rooms_outside_the_rules_get_400_naming_the_rule,
             rooms::rooms_resume_exactly_from_the_cursor_under_concurrent_posts,
             rooms::past_max_rooms_a_new_room_gets_507,
+            identity::identity_tokens_that_do_not_verify_get_401_naming_why,
+            identity::identity_private_rooms_open_only_to_their_tokens_even_by_guessed_ids,
+            identity::identity_expiry_ends_the_stream_and_a_fresh_token_resumes_exactly,
+            identity::identity_the_demo_sign_in_sets_an_http_only_cookie,
             operations::metrics_count_streams_events_and_chat,
             defence::one_client_at_its_stream_limit_leaves_others_served,
             defence::behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit,

@@ -50,7 +50,7 @@ async fn messages(fw: &str, events: &mut Events, n: usize) -> Vec<RoomMessage> {
 }
 
 /// Asserts that nothing arrives for a while.
-async fn assert_quiet(fw: &str, events: &mut Events) {
+pub async fn assert_quiet(fw: &str, events: &mut Events) {
     if let Ok(event) = timeout(Duration::from_millis(300), events.next()).await {
         panic!("[{fw}] expected nothing more, got {event:?}");
     }

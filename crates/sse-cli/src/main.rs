@@ -12,6 +12,7 @@ use hyper::Method;
 use sse_cli::doctor::{self, Doctor, Status};
 use sse_cli::http::{Ask, Error};
 use sse_cli::style::{Out, Paint};
+use sse_cli::token::{Mint, Signer};
 use sse_cli::watch::{self, Stop, Watch};
 
 /// Watch any Server-Sent Events endpoint as a browser sees it, and diagnose what is wrong with
@@ -64,6 +65,74 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Mint a token (a JWT) for servers started with --auth-secret or --auth-public-key, and
+    /// print it: send it as `Authorization: Bearer TOKEN`, or as the sse_token cookie.
+    Token(TokenArgs),
+}
+
+/// What `sse token` mints, and with what.
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// The server's --auth-secret (HS256).
+    #[arg(
+        long,
+        env = "SSE_AUTH_SECRET",
+        hide_env_values = true,
+        required_unless_present = "private_key"
+    )]
+    secret: Option<String>,
+    /// Sign with this private key (PEM: Ed25519 for EdDSA, RSA for RS256) instead.
+    #[arg(long, value_name = "PATH", conflicts_with = "secret")]
+    private_key: Option<std::path::PathBuf>,
+    /// The user: the token's sub, the name the chat shows.
+    #[arg(long)]
+    user: String,
+    /// The private rooms it opens (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "ROOMS")]
+    rooms: Vec<String>,
+    /// How long it lasts: 90s, 10m, 1h, 2d.
+    #[arg(long, default_value = "1h", value_parser = sse_cli::token::duration)]
+    ttl: Duration,
+    /// Post only to these rooms (comma-separated); without it, wherever it may read.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "ROOMS",
+        conflicts_with = "read_only"
+    )]
+    publish: Option<Vec<String>>,
+    /// May read, never post.
+    #[arg(long)]
+    read_only: bool,
+    /// The aud claim, for a server started with --auth-audience.
+    #[arg(long, value_name = "AUD")]
+    audience: Option<String>,
+}
+
+impl TokenArgs {
+    fn mint(self) -> Result<String, Error> {
+        let signer = match (self.secret, &self.private_key) {
+            (_, Some(path)) => {
+                let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                Signer::PrivateKey(pem)
+            }
+            (Some(secret), None) => Signer::Secret(secret),
+            (None, None) => return Err("give --secret or --private-key".into()),
+        };
+        let publish = if self.read_only {
+            Some(Vec::new())
+        } else {
+            self.publish
+        };
+        let what = Mint {
+            user: self.user,
+            rooms: self.rooms,
+            ttl: self.ttl,
+            publish,
+            audience: self.audience,
+        };
+        sse_cli::token::mint(&what, &signer)
+    }
 }
 
 /// What both commands send.
@@ -122,6 +191,10 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<ExitCode, Error> {
     match command {
+        Command::Token(args) => {
+            println!("{}", args.mint()?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Watch {
             request,
             last_event_id,

@@ -54,11 +54,12 @@ macro_rules! static_file {
 }
 
 /// Every file under `static/`, by name.
-const FILES: [(&str, Asset); 6] = [
+const FILES: [(&str, Asset); 7] = [
     static_file!("index.html", "text/html; charset=utf-8", PAGE_HEADERS),
     static_file!("compare.html", "text/html; charset=utf-8", COMPARE_HEADERS),
     static_file!("app.js", "text/javascript; charset=utf-8", NOSNIFF),
     static_file!("rooms.js", "text/javascript; charset=utf-8", NOSNIFF),
+    static_file!("identity.js", "text/javascript; charset=utf-8", NOSNIFF),
     static_file!("compare.js", "text/javascript; charset=utf-8", NOSNIFF),
     static_file!("style.css", "text/css; charset=utf-8", NOSNIFF),
 ];

@@ -416,9 +416,11 @@ pub fn now_secs() -> u64 {
         .map_or(0, |since| since.as_secs())
 }
 
-/// How long from now until `user`'s token stops being accepted: its `exp`, plus the leeway.
+/// How long from now until `user`'s token stops being accepted: the first second after its
+/// `exp` and the leeway, which is when [`Identity::verify`] starts refusing it (so a reconnect
+/// with the same token cannot slip in between).
 pub fn valid_for(user: &User, leeway: Duration) -> Duration {
-    let until = UNIX_EPOCH + Duration::from_secs(user.expires) + leeway;
+    let until = UNIX_EPOCH + Duration::from_secs(user.expires + 1) + leeway;
     until
         .duration_since(SystemTime::now())
         .unwrap_or(Duration::ZERO)
