@@ -49,6 +49,17 @@ impl Browser {
     /// Starts `chromedriver` on a free port and opens a session in a fresh Chromium profile,
     /// with a window of `width` x `height` pixels.
     pub async fn start(width: u32, height: u32) -> Self {
+        Self::launch(width, height, json!({})).await
+    }
+
+    /// [`Browser::start`], with a profile that sends cookies to other sites' servers, as
+    /// Chrome's default profile does: this Chromium blocks them by default, as Safari, Firefox
+    /// and every private window do (the book's chapter "Who may read what" says what follows).
+    pub async fn start_allowing_third_party_cookies(width: u32, height: u32) -> Self {
+        Self::launch(width, height, json!({ "profile.cookie_controls_mode": 0 })).await
+    }
+
+    async fn launch(width: u32, height: u32, prefs: Value) -> Self {
         let mut driver = Command::new("chromedriver")
             .arg("--port=0")
             .stdout(Stdio::piped())
@@ -63,7 +74,7 @@ impl Browser {
         flags.push(format!("--user-data-dir={}", profile.display()));
         flags.push(format!("--window-size={width},{height}"));
         let capabilities = json!({
-            "goog:chromeOptions": { "args": flags },
+            "goog:chromeOptions": { "args": flags, "prefs": prefs },
             // Keep the console, to check that the page threw no error.
             "goog:loggingPrefs": { "browser": "ALL" },
         });
