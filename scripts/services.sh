@@ -6,6 +6,10 @@
 # all_started PID ...        exits 1 (so the caller's trap stops the rest) when one of these
 #                            processes has already ended: a server that could not start (its
 #                            port taken, say) has said why on stderr.
+# python_clients             makes the virtualenv of the Python clients the contract suite
+#                            reads streams with (httpx-sse), from PyPI, pinned, in
+#                            target/python-clients, when missing or when the pins changed;
+#                            sets and exports $SSE_PYTHON.
 # start_redis                starts redis-server on the first free port from 6380, keeping
 #                            nothing on disk (its directory is a new one under /tmp); sets
 #                            $redis_url and $redis_pid.
@@ -32,6 +36,20 @@ need() {
         echo "==> missing:$missing (install them: apt-get install$missing)" >&2
         return 1
     fi
+}
+
+python_clients() {
+    venv="${CARGO_TARGET_DIR:-target}/python-clients"
+    pins=crates/contract-tests/clients/requirements.txt
+    if ! cmp -s "$pins" "$venv/requirements.txt" 2>/dev/null; then
+        echo "==> python3 -m venv $venv, and pip install -r $pins"
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$pins"
+        cp "$pins" "$venv/requirements.txt"
+    fi
+    SSE_PYTHON="$(cd "$venv" && pwd)/bin/python"
+    export SSE_PYTHON
 }
 
 start_redis() {

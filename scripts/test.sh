@@ -20,6 +20,9 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 need chromium:chromium chromedriver:chromium-driver redis-server:redis-server redis-cli:redis-tools nginx:nginx ||
     echo "    the tests that need them will fail"
 
+# The Python clients some contract cases read with (httpx-sse), in a virtualenv of their own.
+python_clients
+
 # The book (docs/) is built with mdBook, pinned like the packages above, and installed with
 # cargo when missing: without its web server and file watcher, which only `mdbook serve` uses
 # (about 2 minutes to build on 2 cores).

@@ -433,3 +433,97 @@ pub async fn identity_the_demo_sign_in_sets_an_http_only_cookie(target: Target) 
         "[{fw}] /health stays open"
     );
 }
+
+/// The Python the clients' virtualenv holds: `$SSE_PYTHON` (set by `scripts/test.sh`), or the
+/// virtualenv's usual place.
+fn python() -> String {
+    std::env::var("SSE_PYTHON").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../target/python-clients/bin/python"
+        )
+        .into()
+    })
+}
+
+/// Runs `clients/read_with_bearer.py` on `path` with `token`, for `count` chat events; returns
+/// its exit status and its lines.
+async fn read_with_httpx_sse(
+    server: &Server,
+    path: &str,
+    token: &str,
+    count: usize,
+) -> (i32, Vec<String>) {
+    let fw = server.framework;
+    let url = format!(
+        "{}://127.0.0.1:{}{path}",
+        server.protocol.scheme(),
+        server.addr.port()
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/read_with_bearer.py");
+    let run = tokio::process::Command::new(python())
+        .args([script, &url, token, &count.to_string()])
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .unwrap_or_else(|_| panic!("[{fw}] httpx-sse did not finish within 20 s"))
+        .unwrap_or_else(|e| {
+            panic!(
+                "[{fw}] cannot run {} ({e}): scripts/test.sh makes its virtualenv",
+                python()
+            )
+        });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("Traceback"),
+        "[{fw}] httpx-sse failed: {stderr}"
+    );
+    let lines = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    (output.status.code().unwrap_or(-1), lines)
+}
+
+/// A client we did not write, Python's `httpx-sse`, reads a private room with its token in an
+/// `Authorization: Bearer` header (over HTTP/2 when the server speaks it), and is refused it
+/// with another user's token.
+pub async fn identity_httpx_sse_reads_a_private_room_with_a_bearer_header(target: Target) {
+    let server = Server::start(target, &["--auth-secret", SECRET]).await;
+    let fw = target.framework;
+    let alice = token("alice", &["_ops"]);
+    let auth = bearer(&alice);
+    for text in ["deploy at 5", "rollback plan"] {
+        let posted = post(&server, "/chat/_ops", &[("authorization", &auth[..])], text).await;
+        assert_eq!(posted.status(), StatusCode::CREATED, "[{fw}]");
+    }
+    let (status, lines) = read_with_httpx_sse(&server, "/events/chat?rooms=_ops", &alice, 2).await;
+    assert_eq!(status, 0, "[{fw}] {lines:?}");
+    let version = if target.protocol == crate::Protocol::Http2 {
+        "HTTP/2"
+    } else {
+        "HTTP/1.1"
+    };
+    assert_eq!(lines[0], version, "[{fw}]");
+    let texts: Vec<String> = lines[1..]
+        .iter()
+        .map(|line| {
+            let data: Value = serde_json::from_str(line).expect("JSON data");
+            assert_eq!(
+                (data["room"].as_str(), data["user"].as_str()),
+                (Some("_ops"), Some("alice")),
+                "[{fw}] {data}"
+            );
+            data["text"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(texts, ["deploy at 5", "rollback plan"], "[{fw}]");
+    let bob = token("bob", &[]);
+    let (status, lines) = read_with_httpx_sse(&server, "/events/chat?rooms=_ops", &bob, 1).await;
+    assert_eq!(status, 3, "[{fw}] {lines:?}");
+    assert!(
+        lines.get(1).is_some_and(|line| line.starts_with("403")),
+        "[{fw}] {lines:?}"
+    );
+}

@@ -75,6 +75,7 @@ macro_rules! contract_suite {
             identity::identity_private_rooms_open_only_to_their_tokens_even_by_guessed_ids,
             identity::identity_expiry_ends_the_stream_and_a_fresh_token_resumes_exactly,
             identity::identity_the_demo_sign_in_sets_an_http_only_cookie,
+            identity::identity_httpx_sse_reads_a_private_room_with_a_bearer_header,
             operations::metrics_count_streams_events_and_chat,
             defence::one_client_at_its_stream_limit_leaves_others_served,
             defence::behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit,
