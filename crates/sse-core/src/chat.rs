@@ -40,7 +40,7 @@ pub struct PostHeaders<'a> {
     pub content_type: Option<&'a [u8]>,
     /// `Content-Length`: a body declared over [`MAX_BODY_BYTES`] is refused before it is read.
     pub content_length: Option<&'a [u8]>,
-    /// `Origin`, sent by browsers: decides the cross-origin headers (see [`cors`]).
+    /// `Origin`, sent by browsers: decides the cross-origin headers (see [`crate::cors`]).
     pub origin: Option<&'a [u8]>,
     /// The host the request was sent to, which the origin is compared with: the `Host` header
     /// over HTTP/1.1, the URI's authority (`:authority`) over HTTP/2.

@@ -137,7 +137,8 @@ pub fn check_origin(origin: &str) -> Result<String, String> {
     match authority {
         Some(authority) if plain(authority) => Ok(origin.to_owned()),
         _ => Err(format!(
-            "{origin:?} is not an origin: write it as the browser sends it,              scheme://host[:port] (such as http://localhost:8080), without a path or a *"
+            "{origin:?} is not an origin: write it as the browser sends it, \
+             scheme://host[:port] (such as http://localhost:8080), without a path or a *"
         )),
     }
 }

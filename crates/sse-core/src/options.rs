@@ -200,7 +200,7 @@ pub struct Options {
     #[arg(long, value_enum, default_value_t = SameSite::Strict, value_name = "POLICY")]
     pub cookie_same_site: SameSite,
 
-    /// Let pages on this origin (scheme://host[:port]; repeat for more) post here and, with
+    /// Let pages on this origin (`scheme://host[:port]`; repeat for more) post here and, with
     /// identity on, read with cookies. Pages on this server's own host always may.
     #[arg(long = "allow-origin", value_name = "ORIGIN", value_parser = cors::check_origin)]
     pub allow_origins: Vec<String>,
