@@ -32,6 +32,11 @@ function makeColumn({ name, port }) {
   let clock = null;
   let chat = null;
   let stats = null;
+  // With identity on (`/health` says so), every request carries the sign-in cookie: a page on
+  // this host signed in on one port is signed in on all three, since cookies do not care about
+  // ports. Credentials must be asked for, across origins; without identity the servers answer
+  // `Access-Control-Allow-Origin: *`, which a request with credentials may not read.
+  let withCredentials = false;
 
   const show = () => {
     const state = clock ? STATES[clock.readyState] : "CLOSED";
@@ -53,16 +58,18 @@ function makeColumn({ name, port }) {
     while (list.children.length > MAX_LOG) list.lastChild.remove();
   };
 
-  const connect = () => {
+  const connect = async () => {
     clock?.close();
     chat?.close();
+    const health = await showServer();
+    withCredentials = Boolean(health?.identity) && health.identity !== "off";
     $(".ticks").replaceChildren();
     $(".chat-log").replaceChildren();
     const interval = Number(document.getElementById("interval").value);
     stats = { opened: false, lastId: null, count: 0, arrived: null, gap: null,
               jitters: 0, jitterSum: 0, jitterMax: 0 };
 
-    clock = new EventSource(`${base}/events?interval_ms=${interval}&format=rfc3339`);
+    clock = new EventSource(`${base}/events?interval_ms=${interval}&format=rfc3339`, { withCredentials });
     clock.onopen = () => {
       stats.opened = true;
       $(".hint").hidden = true;
@@ -90,7 +97,7 @@ function makeColumn({ name, port }) {
       show();
     };
 
-    chat = new EventSource(`${base}/events/chat?history=5`);
+    chat = new EventSource(`${base}/events/chat?history=5`, { withCredentials });
     chat.addEventListener("chat", (event) => {
       const message = JSON.parse(event.data);
       const user = document.createElement("strong");
@@ -98,18 +105,20 @@ function makeColumn({ name, port }) {
       log($(".chat-log"), [`#${message.id} `, user, `: ${message.text}`], message.id);
     });
 
-    showServer();
     show();
   };
 
+  // The server's `/health`, shown in the column; `null` when it does not answer.
   const showServer = async () => {
     try {
       const health = await (await fetch(`${base}/health`)).json();
       $(".served-by").textContent = `${health.server} ${health.version}`;
       if (health.hub === "redis") showSharedChat(health.redis);
+      return health;
     } catch {
       $(".served-by").textContent = "not answering";
       $(".hint").hidden = false;
+      return null;
     }
   };
 
@@ -129,6 +138,7 @@ function makeColumn({ name, port }) {
     try {
       const response = await fetch(`${base}/chat`, {
         method: "POST",
+        credentials: withCredentials ? "include" : "same-origin",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({
           user: localStorage.getItem("chat-user") ?? "compare",

@@ -257,3 +257,42 @@ async fn a_page_on_an_allowed_origin_reads_with_its_cookie_and_another_gets_noth
     );
     browser.close().await;
 }
+
+/// Signed in on one port, `/compare` posts as that user to all three servers: the cookie of
+/// `127.0.0.1` goes to every port (cookies do not care about ports), once the page asks for
+/// credentials.
+#[tokio::test]
+async fn compare_signed_in_on_one_port_is_signed_in_on_all_three() {
+    let args = ["--auth-secret", SECRET, "--demo-login"];
+    let servers: Vec<Running> = Which::ALL
+        .iter()
+        .map(|&which| Running::start(which, &args))
+        .collect();
+    let ports: Vec<String> = servers.iter().map(|s| s.port.to_string()).collect();
+    let browser = Browser::start(1200, 900).await;
+    browser.goto(&servers[0].url("/")).await;
+    let sign_in = "fetch('/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, \
+                   body: JSON.stringify({ user: 'carol' }) }).then(r => r.status)";
+    assert_eq!(browser.eval(sign_in).await, json!(200));
+    let compare = format!("/compare?ports={}", ports.join(","));
+    browser.goto(&servers[0].url(&compare)).await;
+    for server in &servers {
+        let column = format!(r#".column[data-port="{}"]"#, server.port);
+        let open = format!("document.querySelector('{column} .state').textContent === 'OPEN'");
+        browser.wait_until(&open, "the column open").await;
+        let text = format!("from carol on {}", server.port);
+        let send = format!(
+            "(() => {{ const f = document.querySelector('{column} .chat-form'); \
+             f.elements.text.value = '{text}'; f.requestSubmit(); return true; }})()"
+        );
+        browser.eval(&send).await;
+        let arrived = format!(
+            "document.querySelector('{column} .chat-log').textContent.includes('carol: {text}')"
+        );
+        let what = format!("{}'s post signed carol", server.which.framework().name);
+        browser.wait_until(&arrived, &what).await;
+    }
+    let errors = browser.script_errors().await;
+    assert!(errors.is_empty(), "/compare signed in: {errors:?}");
+    browser.close().await;
+}
