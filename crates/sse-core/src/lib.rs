@@ -11,7 +11,7 @@
 //! (the rooms in Redis or a Redis Cluster);
 //! then what keeps one client from taking the server from the others: [`client`], [`gate`],
 //! [`post_limit`] and [`descriptors`]; who may read what: [`identity`], [`credentials`],
-//! [`login`] and [`cors`]; then [`keep_alive`], [`options`], [`net`], [`tls`] and
+//! [`expiry`], [`login`] and [`cors`]; then [`keep_alive`], [`options`], [`net`], [`tls`] and
 //! [`serve`] (HTTPS and HTTP/2), [`shutdown`], [`assets`] and [`logging`]. Test it with
 //! `cargo test -p sse-core`.
 
@@ -24,6 +24,7 @@ pub mod credentials;
 pub mod cursor;
 pub mod descriptors;
 pub mod event;
+pub mod expiry;
 pub mod gate;
 pub mod hub;
 pub mod identity;

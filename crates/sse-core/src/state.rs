@@ -23,7 +23,8 @@ use crate::chat_log::{ChatLog, Follow};
 use crate::client::{self, ClientKey, PerClient};
 use crate::cors::Cors;
 use crate::descriptors::{self, Budget};
-use crate::event::{Event, FieldValue};
+use crate::event::Event;
+use crate::expiry::{self, UntilExpired};
 use crate::gate::{Gate, RequestHead, Turned};
 use crate::identity::{self, Identity, User};
 use crate::keep_alive::KeepAlive;
@@ -51,11 +52,6 @@ pub const STREAM_HEADERS: [(&str, &str); 2] =
 /// gives its descriptor back at once rather than sit idle (over HTTP/2 the servers drop
 /// `Connection`, which has no meaning there).
 pub const BUSY_HEADER: (&str, &str) = ("connection", "close");
-
-/// The event that ends a stream opened with a token when the token expires: its data is
-/// `{"user":"...","exp":n}`, and it has no `id:`, so the browser's `lastEventId` still names
-/// the last message and a reconnect with a fresh token resumes exactly there.
-pub const EXPIRED: FieldValue = FieldValue::from_static("expired");
 
 /// The headers of one answer, besides `Content-Type`.
 pub type Headers = Vec<(&'static str, String)>;
@@ -344,10 +340,9 @@ impl AppState {
             .identity
             .as_ref()
             .map_or(Duration::ZERO, Identity::leeway);
-        let data = serde_json::json!({ "user": user.name, "exp": user.expires }).to_string();
         (
             identity::valid_for(user, leeway),
-            Event::data(data).with_event(EXPIRED),
+            expiry::expired_event(user),
         )
     }
 
@@ -526,15 +521,11 @@ impl From<Event> for Encoded {
 fn until_expired<S, T>(stream: S, expiry: Option<(Duration, Event)>) -> BoxedStream<T>
 where
     S: Stream<Item = T> + Send + Sync + 'static,
-    T: From<Event> + Send + Sync + 'static,
+    T: From<Event> + Unpin + Send + Sync + 'static,
 {
     match expiry {
         None => Box::pin(stream),
-        Some((after, event)) => Box::pin(
-            stream
-                .take_until(tokio::time::sleep(after))
-                .chain(stream::iter([T::from(event)])),
-        ),
+        Some((after, event)) => Box::pin(UntilExpired::new(stream, after, T::from(event))),
     }
 }
 
