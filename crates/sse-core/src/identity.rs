@@ -275,6 +275,27 @@ impl Identity {
         Ok(user)
     }
 
+    /// Who a stream of `rooms` is for, and whether its token opens them. A cookie that does not
+    /// verify (left by a server with another secret, say) is read as no token on a stream of
+    /// public rooms: a stale cookie never locks a browser out of what anyone may read. A Bearer
+    /// header that does not verify is refused, since its sender chose it.
+    pub fn stream_user(
+        &self,
+        credentials: Credentials<'_>,
+        query: Option<&str>,
+        rooms: &[Room],
+    ) -> Result<Option<User>, Denied> {
+        let public = !self.required && rooms.iter().all(|room| !room.is_private());
+        let user = match self.user(credentials, query) {
+            Err(Denied::Unauthenticated(_)) if public && credentials.authorization.is_none() => {
+                None
+            }
+            user => user?,
+        };
+        self.may_follow(user.as_ref(), rooms)?;
+        Ok(user)
+    }
+
     /// Whether `user` may follow every room of `rooms`.
     pub fn may_follow(&self, user: Option<&User>, rooms: &[Room]) -> Result<(), Denied> {
         let Some(private) = rooms.iter().find(|room| room.is_private()) else {
@@ -609,6 +630,31 @@ mod tests {
             identity.may_post(None, &news),
             Err(Denied::Unauthenticated(_))
         ));
+    }
+
+    #[test]
+    fn a_stale_cookie_reads_the_public_rooms_and_nothing_else() {
+        let identity = identity("");
+        let stale = sign(
+            &serde_json::to_value(claims("alice")).expect("JSON"),
+            &Header::new(Algorithm::HS256),
+            "the secret of yesterday's server, 32 bytes",
+        );
+        let cookie = format!("sse_token={stale}");
+        let from_cookie = Credentials::from_lines(None, [cookie.as_bytes()]);
+        assert_eq!(
+            identity.stream_user(from_cookie, None, &[Room::lobby()]),
+            Ok(None)
+        );
+        let ops = Room::parse("_ops").expect("a room");
+        assert!(identity.stream_user(from_cookie, None, &[ops]).is_err());
+        let bearer = format!("Bearer {stale}");
+        let from_header = Credentials::from_lines(Some(bearer.as_bytes()), []);
+        assert!(
+            identity
+                .stream_user(from_header, None, &[Room::lobby()])
+                .is_err()
+        );
     }
 
     #[test]

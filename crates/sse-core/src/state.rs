@@ -316,16 +316,12 @@ impl AppState {
         let Some(identity) = &self.inner.identity else {
             return Ok(None);
         };
-        let user = identity
-            .user(head.credentials, head.query)
-            .and_then(|user| {
-                let rooms: &[_] = if request.kind == StreamKind::Chat {
-                    &request.rooms
-                } else {
-                    &[]
-                };
-                identity.may_follow(user.as_ref(), rooms).map(|()| user)
-            });
+        let rooms: &[_] = if request.kind == StreamKind::Chat {
+            &request.rooms
+        } else {
+            &[]
+        };
+        let user = identity.stream_user(head.credentials, head.query, rooms);
         user.map_err(|denied| {
             let mut headers = self.inner.cors.post_headers(head.origin, head.host);
             headers.extend(denied.headers());
