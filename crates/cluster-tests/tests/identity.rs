@@ -70,11 +70,13 @@ async fn a_token_private_rooms_and_expiry_hold_across_instances_on_a_redis_clust
     let path = "/events/chat?rooms=lobby,_ops&history=0";
     assert_eq!(get(warp, path, &bob, "").await.status().as_u16(), 403);
 
-    let short = sign(&claims("alice", &["_ops"], 2));
+    let short = sign(&claims("alice", &["_ops"], 5));
     let mut stream = follow(actix, path, &short, "").await;
     assert_eq!(post(warp, "_ops", &alice, "one").await, 201);
     let one = room_message("actix", &stream.next().await);
     assert_eq!((one.room.as_str(), one.text.as_str()), ("_ops", "one"));
+    // The token lives 4 to 5 s: the stream ends within the wait of `next` from here.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let expired = stream.next().await;
     assert_eq!(expired.event, "expired", "{expired:?}");
     stream.assert_ends().await;
