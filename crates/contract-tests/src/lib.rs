@@ -22,11 +22,13 @@ pub mod chat;
 pub mod client;
 pub mod defence;
 pub mod h2;
+#[cfg(feature = "identity")]
 pub mod identity;
 pub mod operations;
 pub mod rooms;
 pub mod services;
 pub mod tls;
+#[cfg(feature = "identity")]
 pub mod tokens;
 pub mod workshop;
 
