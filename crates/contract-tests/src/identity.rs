@@ -260,6 +260,13 @@ pub async fn identity_private_rooms_open_only_to_their_tokens_even_by_guessed_id
         ],
         "[{fw}] the signed names, never mallory"
     );
+    let metrics = server.get("/metrics").await.text().await;
+    for counted in [
+        r#"sse_auth_refused_total{status="401"} 3"#,
+        r#"sse_auth_refused_total{status="403"} 3"#,
+    ] {
+        assert!(metrics.contains(counted), "[{fw}] {counted} in {metrics}");
+    }
 }
 
 /// A stream opened with a token ends with `event: expired` when the token does; a reconnect
@@ -320,6 +327,11 @@ pub async fn identity_expiry_ends_the_stream_and_a_fresh_token_resumes_exactly(t
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "[{fw}] {error}");
+    let metrics = server.get("/metrics").await.text().await;
+    assert!(
+        metrics.contains("sse_streams_expired_total 1"),
+        "[{fw}] {metrics}"
+    );
 }
 
 /// `POST /login` hands back an `HttpOnly` cookie (`Secure` over TLS) that `GET /me` and the

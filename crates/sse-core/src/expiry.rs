@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::Stream;
+use prometheus_client::metrics::counter::Counter;
 use serde_json::json;
 use tokio::time::Sleep;
 
@@ -34,15 +35,18 @@ pub struct UntilExpired<S: Stream> {
     expiry: Pin<Box<Sleep>>,
     /// `None` once the stream has ended, either way.
     last: Option<S::Item>,
+    /// `sse_streams_expired_total`, counted when `last` is handed over.
+    expired: Counter,
 }
 
 impl<S: Stream> UntilExpired<S> {
-    /// `inner`, ended after `after` with `last`.
-    pub fn new(inner: S, after: Duration, last: S::Item) -> Self {
+    /// `inner`, ended after `after` with `last`, counted in `expired`.
+    pub fn new(inner: S, after: Duration, last: S::Item, expired: Counter) -> Self {
         Self {
             inner: Box::pin(inner),
             expiry: Box::pin(tokio::time::sleep(after)),
             last: Some(last),
+            expired,
         }
     }
 }
@@ -65,7 +69,10 @@ where
             return Poll::Ready(item);
         }
         match this.expiry.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(this.last.take()),
+            Poll::Ready(()) => {
+                this.expired.inc();
+                Poll::Ready(this.last.take())
+            }
             Poll::Pending => Poll::Pending,
         }
     }
@@ -83,19 +90,23 @@ mod tests {
             Some((n + 1, n + 1))
         });
         let start = tokio::time::Instant::now();
-        let seen: Vec<u32> = UntilExpired::new(ticks, Duration::from_millis(3500), 0)
-            .collect()
-            .await;
+        let expired = Counter::default();
+        let seen: Vec<u32> =
+            UntilExpired::new(ticks, Duration::from_millis(3500), 0, expired.clone())
+                .collect()
+                .await;
         assert_eq!(seen, [1, 2, 3, 0], "three ticks, then the last item");
         assert_eq!(start.elapsed(), Duration::from_millis(3500));
+        assert_eq!(expired.get(), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_stream_that_ends_first_ends_without_the_event() {
         let short = stream::iter([1, 2]);
-        let seen: Vec<u32> = UntilExpired::new(short, Duration::from_secs(60), 0)
+        let expired = Counter::default();
+        let seen: Vec<u32> = UntilExpired::new(short, Duration::from_secs(60), 0, expired.clone())
             .collect()
             .await;
-        assert_eq!(seen, [1, 2]);
+        assert_eq!((seen, expired.get()), (vec![1, 2], 0));
     }
 }

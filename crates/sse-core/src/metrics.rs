@@ -17,6 +17,8 @@
 //! | `sse_redis_up` | | with Redis: 1 while every node answers, else 0 |
 //! | `sse_redis_node_up` | `node` | with Redis: 1 while this node (`host:port`; with a cluster, each master) answers, else 0 |
 //! | `sse_redis_reconnects_total` | | with Redis: times Redis answered again after a node was lost |
+//! | `sse_auth_refused_total` | `status` | with identity on: streams and posts refused for their token, `401` (none, or one that does not verify) or `403` (one that does not open the room) |
+//! | `sse_streams_expired_total` | | with identity on: streams ended by `event: expired` |
 //!
 //! `stream` is `clock`, `paragraph`, `counter` or `chat`; every pair is there from the start,
 //! at 0. Tested by `cargo test -p sse-core metrics`, and on each server by the contract suite.
@@ -46,6 +48,12 @@ struct StreamLabel {
     stream: &'static str,
 }
 
+/// The label of `sse_auth_refused_total`: `status="401"` or `status="403"`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: &'static str,
+}
+
 /// The server's metrics. Each handle is cheap to clone and shares its value.
 #[derive(Debug)]
 pub struct Metrics {
@@ -57,6 +65,8 @@ pub struct Metrics {
     refused_per_client: Counter,
     write_timeouts: Counter,
     connections_refused: Counter,
+    auth_refused: Family<StatusLabel, Counter>,
+    expired: Counter,
 }
 
 impl Metrics {
@@ -76,6 +86,11 @@ impl Metrics {
         let refused_per_client = Counter::default();
         let write_timeouts = Counter::default();
         let connections_refused = Counter::default();
+        let auth_refused = Family::<StatusLabel, Counter>::default();
+        let expired = Counter::default();
+        for status in ["401", "403"] {
+            drop(auth_refused.get_or_create(&StatusLabel { status }));
+        }
         // Created now, so that every stream is listed from the start, at 0.
         for kind in StreamKind::ALL {
             let label = label(kind);
@@ -104,6 +119,10 @@ impl Metrics {
         registry.register("sse_chat_messages_published", what, published);
         let what = "Lagged notices sent to chat subscribers that fell behind";
         registry.register("sse_chat_lagged", what, lagged);
+        let why = "Streams and posts refused for their token (identity on)";
+        registry.register("sse_auth_refused", why, auth_refused.clone());
+        let why = "Streams ended by event: expired, their token's end (identity on)";
+        registry.register("sse_streams_expired", why, expired.clone());
         registry.register_collector(Box::new(RoomsInMemory(rooms)));
         if let Some(status) = redis {
             let what = "Times Redis answered again after a node was lost";
@@ -119,7 +138,27 @@ impl Metrics {
             refused_per_client,
             write_timeouts,
             connections_refused,
+            auth_refused,
+            expired,
         }
+    }
+
+    /// A stream or a post was refused for its token with `status`: 401 or 403 (others are
+    /// not counted here).
+    pub fn auth_refused(&self, status: u16) {
+        let status = match status {
+            401 => "401",
+            403 => "403",
+            _ => return,
+        };
+        self.auth_refused
+            .get_or_create(&StatusLabel { status })
+            .inc();
+    }
+
+    /// The counter of streams ended by their token's expiry.
+    pub fn expired(&self) -> Counter {
+        self.expired.clone()
     }
 
     /// A stream of `kind` opened.

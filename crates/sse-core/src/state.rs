@@ -323,6 +323,7 @@ impl AppState {
         };
         let user = identity.stream_user(head.credentials, head.query, rooms);
         user.map_err(|denied| {
+            self.inner.metrics.auth_refused(denied.status());
             let mut headers = self.inner.cors.post_headers(head.origin, head.host);
             headers.extend(denied.headers());
             JsonReply::error(denied.status(), &denied.to_string(), headers)
@@ -330,16 +331,15 @@ impl AppState {
     }
 
     /// When `user`'s streams end, and the event that says so.
-    fn expiry(&self, user: &User) -> (Duration, Event) {
+    fn expiry(&self, user: &User) -> (Duration, Event, Counter) {
         let leeway = self
             .inner
             .identity
             .as_ref()
             .map_or(Duration::ZERO, Identity::leeway);
-        (
-            identity::valid_for(user, leeway),
-            expiry::expired_event(user),
-        )
+        let expired = self.inner.metrics.expired();
+        let event = expiry::expired_event(user);
+        (identity::valid_for(user, leeway), event, expired)
     }
 
     /// Opens a stream with `open`, given a unit of the open-streams count and the shutdown
@@ -379,7 +379,10 @@ impl AppState {
             identity: self.inner.identity.as_ref(),
             cors: &self.inner.cors,
         };
-        chat::post(to, client, room, headers, body).await
+        let reply = chat::post(to, client, room, headers, body).await;
+        // 401 and 403 are the token's refusals only: no other check answers them.
+        self.inner.metrics.auth_refused(reply.status);
+        reply
     }
 
     /// The answer to a preflight `OPTIONS` of `/chat...`, `/login`, `/logout` or `/me`: 204
@@ -513,15 +516,18 @@ impl From<Event> for Encoded {
     }
 }
 
-/// `stream` as it is; with `expiry`, only until then, then its event, then the end.
-fn until_expired<S, T>(stream: S, expiry: Option<(Duration, Event)>) -> BoxedStream<T>
+/// `stream` as it is; with `expiry`, only until then, then its event, then the end. The event
+/// is counted in `sse_streams_expired_total` when it is handed over.
+fn until_expired<S, T>(stream: S, expiry: Option<(Duration, Event, Counter)>) -> BoxedStream<T>
 where
     S: Stream<Item = T> + Send + Sync + 'static,
     T: From<Event> + Unpin + Send + Sync + 'static,
 {
     match expiry {
         None => Box::pin(stream),
-        Some((after, event)) => Box::pin(UntilExpired::new(stream, after, T::from(event))),
+        Some((after, event, expired)) => {
+            Box::pin(UntilExpired::new(stream, after, T::from(event), expired))
+        }
     }
 }
 
@@ -866,6 +872,34 @@ mod tests {
                 "stream still open after shutdown"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn with_identity_on_refusals_are_answered_and_counted() {
+        let state = state("--auth-secret a-secret-of-thirty-two-bytes-or-more");
+        let denied = state.open_stream(StreamKind::Chat, local(), head(Some("rooms=_ops"), None));
+        let StreamAnswer::Denied(reply) = denied else {
+            panic!("expected 401, got {}", describe(&denied));
+        };
+        assert_eq!(reply.status, 401);
+        assert!(
+            reply
+                .headers
+                .iter()
+                .any(|(name, _)| *name == "www-authenticate")
+        );
+        assert_eq!(post(&state, r#"{"text":"no token"}"#).await.status, 401);
+        let public = state.open_stream(StreamKind::Chat, local(), head(None, None));
+        assert!(
+            matches!(public, StreamAnswer::Encoded(_)),
+            "the lobby is public"
+        );
+        let metrics = state.metrics();
+        assert!(
+            metrics.contains(r#"sse_auth_refused_total{status="401"} 2"#),
+            "{metrics}"
+        );
+        assert_eq!(state.health().identity, "optional");
     }
 
     #[tokio::test(start_paused = true)]
