@@ -296,3 +296,27 @@ async fn compare_signed_in_on_one_port_is_signed_in_on_all_three() {
     assert!(errors.is_empty(), "/compare signed in: {errors:?}");
     browser.close().await;
 }
+
+/// The picture of the book's chapter "Who may read what": the chat signed in as alice, with
+/// her private room. `cargo test -p browser-tests --test sign_in -- --ignored`.
+#[tokio::test]
+#[ignore = "writes docs/src/img/sign-in.png"]
+async fn screenshot_of_the_chat_signed_in() {
+    let server = Running::start(Which::Axum, &["--auth-secret", SECRET, "--demo-login"]);
+    let browser = Browser::start(1100, 760).await;
+    browser.goto(&server.url("/")).await;
+    sign_in(&browser, "alice", "_ops", 600).await;
+    send(&browser, "lobby", "Good morning, everyone").await;
+    send(&browser, "_ops", "Deploy at 5: who is on call?").await;
+    browser
+        .wait_until(&has("_ops:alice:Deploy at 5: who is on call?"), "the post")
+        .await;
+    browser
+        .eval("document.querySelector('.panel.chat').scrollIntoView()")
+        .await;
+    sleep(Duration::from_millis(500)).await;
+    let img =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/src/img/sign-in.png");
+    std::fs::write(&img, browser.screenshot().await).expect("docs/src/img/sign-in.png");
+    browser.close().await;
+}
