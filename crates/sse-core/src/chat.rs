@@ -192,9 +192,7 @@ where
             None => Poster::Address(client),
         };
         to.limit.check(&poster).map_err(Refused::TooMany)?;
-        let body = tokio::time::timeout(BODY_TIMEOUT, read_body(body))
-            .await
-            .map_err(|_| Refused::TooSlow)??;
+        let body = read_body_in_time(body).await?;
         let message = parse_message(&body, signed)?;
         let log = to.log;
         log.publish(&room, &message.user, &message.text)
@@ -277,6 +275,18 @@ pub fn check_declared_length(content_length: Option<&[u8]>) -> Result<(), Refuse
 fn retry_after_secs(too_many: &TooMany) -> u64 {
     let secs = too_many.wait.as_secs() + u64::from(too_many.wait.subsec_nanos() > 0);
     secs.max(1)
+}
+
+/// [`read_body`] within [`BODY_TIMEOUT`]: 408 for a body that trickles.
+pub async fn read_body_in_time<S, B, E>(body: S) -> Result<BytesMut, Refused>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: Buf,
+    E: fmt::Display,
+{
+    tokio::time::timeout(BODY_TIMEOUT, read_body(body))
+        .await
+        .map_err(|_| Refused::TooSlow)?
 }
 
 /// Collects the body, giving up as soon as it passes [`MAX_BODY_BYTES`] rather than buffering

@@ -77,6 +77,17 @@ impl Default for Publish {
     }
 }
 
+/// Where a user may post: the `publish` claim, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PostsTo {
+    /// `false` or absent.
+    Nowhere,
+    /// `true`: every room it may read.
+    Readable,
+    /// A list: these rooms, among those it may read.
+    Only(Vec<Room>),
+}
+
 /// A verified token's holder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -84,9 +95,8 @@ pub struct User {
     pub name: String,
     /// The private rooms it opens.
     pub private_rooms: Vec<Room>,
-    /// Where it may post: `None` for every room it may read.
-    publish_only: Option<Vec<Room>>,
-    may_publish: bool,
+    /// Where it may post, from the `publish` claim.
+    posts_to: PostsTo,
     /// When its token expires (`exp`), in seconds since 1970.
     pub expires: u64,
 }
@@ -100,16 +110,17 @@ impl User {
 
     /// Whether this user may post to `room`.
     pub fn may_post(&self, room: &Room) -> bool {
-        let listed = self
-            .publish_only
-            .as_ref()
-            .is_none_or(|only| only.contains(room));
-        self.may_publish && listed && self.may_read(room)
+        let listed = match &self.posts_to {
+            PostsTo::Nowhere => false,
+            PostsTo::Readable => true,
+            PostsTo::Only(rooms) => rooms.contains(room),
+        };
+        listed && self.may_read(room)
     }
 
     /// Whether the token's `publish` claim lets it post anywhere.
     pub fn may_publish(&self) -> bool {
-        self.may_publish
+        self.posts_to != PostsTo::Nowhere
     }
 }
 
@@ -241,14 +252,24 @@ impl Identity {
         })
     }
 
-    /// `--auth-required`: every stream and post needs a token.
-    pub fn required(&self) -> bool {
-        self.required
+    /// How long from now until `user`'s token stops being accepted: the first second after
+    /// its `exp` and the leeway, which is when [`Identity::verify`] starts refusing it (so a
+    /// reconnect with the same token cannot slip in between).
+    pub fn time_left(&self, user: &User) -> Duration {
+        let until = UNIX_EPOCH + Duration::from_secs(user.expires + 1 + self.validation.leeway);
+        until
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
     }
 
-    /// The clock leeway, both ways.
-    pub fn leeway(&self) -> Duration {
-        Duration::from_secs(self.validation.leeway)
+    /// The name of the identity mode, for `/health` and `/me`: `off` without identity,
+    /// `required` with `--auth-required`, else `optional`.
+    pub fn mode(identity: Option<&Self>) -> &'static str {
+        match identity {
+            None => "off",
+            Some(identity) if identity.required => "required",
+            Some(_) => "optional",
+        }
     }
 
     /// The holder of `credentials`' token: `None` without a token, an error for one that does
@@ -413,15 +434,15 @@ fn user_of(claims: Claims) -> Result<User, Denied> {
             .collect()
     };
     let private_rooms = parse("rooms", &claims.rooms)?;
-    let (may_publish, publish_only) = match &claims.publish {
-        Publish::Readable(may) => (*may, None),
-        Publish::Rooms(rooms) => (true, Some(parse("publish", rooms)?)),
+    let posts_to = match &claims.publish {
+        Publish::Readable(false) => PostsTo::Nowhere,
+        Publish::Readable(true) => PostsTo::Readable,
+        Publish::Rooms(rooms) => PostsTo::Only(parse("publish", rooms)?),
     };
     Ok(User {
         name,
         private_rooms,
-        publish_only,
-        may_publish,
+        posts_to,
         expires: claims.exp,
     })
 }
@@ -435,16 +456,6 @@ pub fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs())
-}
-
-/// How long from now until `user`'s token stops being accepted: the first second after its
-/// `exp` and the leeway, which is when [`Identity::verify`] starts refusing it (so a reconnect
-/// with the same token cannot slip in between).
-pub fn valid_for(user: &User, leeway: Duration) -> Duration {
-    let until = UNIX_EPOCH + Duration::from_secs(user.expires + 1) + leeway;
-    until
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]

@@ -70,11 +70,7 @@ impl Session<'_> {
     /// `GET /me`: always 200, saying who the request is.
     pub fn me(&self, headers: PostHeaders<'_>) -> JsonReply {
         let mut me = Me {
-            identity: match self.identity {
-                None => "off",
-                Some(identity) if identity.required() => "required",
-                Some(_) => "optional",
-            },
+            identity: Identity::mode(self.identity),
             login: self.demo_login,
             user: None,
             rooms: Vec::new(),
@@ -136,9 +132,7 @@ impl Session<'_> {
             self.limit
                 .check(&Poster::Address(client))
                 .map_err(Refused::TooMany)?;
-            let body = tokio::time::timeout(chat::BODY_TIMEOUT, chat::read_body(body))
-                .await
-                .map_err(|_| Refused::TooSlow)??;
+            let body = chat::read_body_in_time(body).await?;
             let claims = parse_login(&body).map_err(Refused::Invalid)?;
             let token = identity
                 .mint(&claims)
@@ -155,10 +149,7 @@ impl Session<'_> {
                     .push(("set-cookie", self.cookie.set(&token, ttl)));
                 reply
             }
-            Err(refused) => {
-                let cors = self.cors.post_headers(headers.origin, headers.host);
-                JsonReply::error(refused.status(), &refused.to_string(), cors)
-            }
+            Err(refused) => self.error(refused.status(), &refused.to_string(), &headers),
         }
     }
 
@@ -175,8 +166,12 @@ impl Session<'_> {
     fn not_here(&self, headers: &PostHeaders<'_>) -> JsonReply {
         let message = "this server has no demo sign-in: start it with --auth-secret and \
                        --demo-login";
+        self.error(404, message, headers)
+    }
+
+    fn error(&self, status: u16, message: &str, headers: &PostHeaders<'_>) -> JsonReply {
         let cors = self.cors.post_headers(headers.origin, headers.host);
-        JsonReply::error(404, message, cors)
+        JsonReply::error(status, message, cors)
     }
 }
 

@@ -26,7 +26,7 @@ use crate::descriptors::{self, Budget};
 use crate::event::Event;
 use crate::expiry::{self, UntilExpired};
 use crate::gate::{Gate, RequestHead, Turned};
-use crate::identity::{self, Identity, User};
+use crate::identity::{Identity, User};
 use crate::keep_alive::KeepAlive;
 use crate::login::Session;
 use crate::metrics::Metrics;
@@ -273,7 +273,7 @@ impl AppState {
         let retry_ms = self.options().stream_retry_ms();
         // Counted as they are handed to the framework: `retry:` and keep-alives are not events.
         let sent = self.inner.metrics.events_sent(kind);
-        let expiry = user.as_ref().map(|user| self.expiry(user));
+        let expiry = self.expiry(user.as_ref());
         match streams::plan(&request, &self.inner.metronome) {
             Plan::NoContent => StreamAnswer::NoContent,
             Plan::Stream(events) => self.counted(kind, client, headers, |slot, ended, headers| {
@@ -296,7 +296,8 @@ impl AppState {
                 let body = stream::iter([Event::retry(retry_ms)])
                     .map(|retry| retry.encode())
                     .chain(KeepAlive::new(messages, self.keep_alive()));
-                let body = until_expired(body.map(Encoded), expiry).map(|Encoded(bytes)| bytes);
+                let expiry = expiry.map(|(after, event, counted)| (after, event.encode(), counted));
+                let body = until_expired(body, expiry);
                 StreamAnswer::Encoded(EncodedStream {
                     bytes: Box::pin(body.take_until(ended)),
                     _slot: Some(slot),
@@ -330,16 +331,16 @@ impl AppState {
         })
     }
 
-    /// When `user`'s streams end, and the event that says so.
-    fn expiry(&self, user: &User) -> (Duration, Event, Counter) {
-        let leeway = self
-            .inner
-            .identity
-            .as_ref()
-            .map_or(Duration::ZERO, Identity::leeway);
-        let expired = self.inner.metrics.expired();
+    /// For a stream opened with a token (`user`): when it ends, the event that says so, and
+    /// the counter of streams ended that way.
+    fn expiry(&self, user: Option<&User>) -> Option<(Duration, Event, Counter)> {
+        let (identity, user) = self.inner.identity.as_ref().zip(user)?;
         let event = expiry::expired_event(user);
-        (identity::valid_for(user, leeway), event, expired)
+        Some((
+            identity.time_left(user),
+            event,
+            self.inner.metrics.expired(),
+        ))
     }
 
     /// Opens a stream with `open`, given a unit of the open-streams count and the shutdown
@@ -461,11 +462,7 @@ impl AppState {
                     .collect()
             }),
             rooms: self.inner.chat.rooms().len(),
-            identity: match &self.inner.identity {
-                None => "off",
-                Some(identity) if identity.required() => "required",
-                Some(_) => "optional",
-            },
+            identity: Identity::mode(self.inner.identity.as_ref()),
         }
     }
 }
@@ -507,27 +504,17 @@ fn counting<S: Stream>(stream: S, sent: Counter) -> impl Stream<Item = S::Item> 
     })
 }
 
-/// Chunks of an encoded body, as one item type of [`until_expired`].
-struct Encoded(Bytes);
-
-impl From<Event> for Encoded {
-    fn from(event: Event) -> Self {
-        Self(event.encode())
-    }
-}
-
-/// `stream` as it is; with `expiry`, only until then, then its event, then the end. The event
-/// is counted in `sse_streams_expired_total` when it is handed over.
-fn until_expired<S, T>(stream: S, expiry: Option<(Duration, Event, Counter)>) -> BoxedStream<T>
+/// `stream` as it is; with `expiry`, only until then, then its last item (the `expired` event,
+/// encoded or not), then the end. That item is counted in `sse_streams_expired_total` when it
+/// is handed over.
+fn until_expired<S, T>(stream: S, expiry: Option<(Duration, T, Counter)>) -> BoxedStream<T>
 where
     S: Stream<Item = T> + Send + Sync + 'static,
-    T: From<Event> + Unpin + Send + Sync + 'static,
+    T: Unpin + Send + Sync + 'static,
 {
     match expiry {
         None => Box::pin(stream),
-        Some((after, event, expired)) => {
-            Box::pin(UntilExpired::new(stream, after, T::from(event), expired))
-        }
+        Some((after, last, expired)) => Box::pin(UntilExpired::new(stream, after, last, expired)),
     }
 }
 
