@@ -275,7 +275,7 @@ fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
                     StreamAnswer::BadRequest(bad) => HttpResponse::BadRequest()
                         .content_type("text/plain; charset=utf-8")
                         .body(bad.to_string()),
-                    StreamAnswer::Denied(reply) => json_reply(reply),
+                    StreamAnswer::Json(reply) => json_reply(reply),
                 }
             }
         },

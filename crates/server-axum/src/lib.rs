@@ -110,7 +110,7 @@ fn stream_route(kind: StreamKind) -> MethodRouter<AppState> {
                 StreamAnswer::BadRequest(bad) => {
                     (StatusCode::BAD_REQUEST, bad.to_string()).into_response()
                 }
-                StreamAnswer::Denied(reply) => json_reply(reply),
+                StreamAnswer::Json(reply) => json_reply(reply),
             }
         },
     )

@@ -178,7 +178,7 @@ fn stream_route(
                         warp::reply::with_status(bad.to_string(), StatusCode::BAD_REQUEST)
                             .into_response()
                     }
-                    StreamAnswer::Denied(reply) => json_reply(reply),
+                    StreamAnswer::Json(reply) => json_reply(reply),
                 }
             },
         )

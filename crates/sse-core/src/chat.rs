@@ -178,7 +178,7 @@ where
     let posted = async {
         let room = parse_room(room)?;
         check_content_type(headers.content_type)?;
-        check_declared_length(headers.content_length)?;
+        check_declared_length(headers.content_length, MAX_BODY_BYTES)?;
         let signed = match to.identity {
             None => None,
             Some(identity) => {
@@ -192,7 +192,7 @@ where
             None => Poster::Address(client),
         };
         to.limit.check(&poster).map_err(Refused::TooMany)?;
-        let body = read_body_in_time(body).await?;
+        let body = read_body_in_time(body, MAX_BODY_BYTES).await?;
         let message = parse_message(&body, signed)?;
         let log = to.log;
         log.publish(&room, &message.user, &message.text)
@@ -259,14 +259,14 @@ pub fn check_content_type(content_type: Option<&[u8]>) -> Result<(), Refused> {
     }
 }
 
-/// A `Content-Length` over [`MAX_BODY_BYTES`] is refused before a byte of the body is read.
-/// (One that is not a number never gets here: the framework refuses it.)
-pub fn check_declared_length(content_length: Option<&[u8]>) -> Result<(), Refused> {
+/// A `Content-Length` over `limit` (for the chat, [`MAX_BODY_BYTES`]) is refused before a byte
+/// of the body is read. (One that is not a number never gets here: the framework refuses it.)
+pub fn check_declared_length(content_length: Option<&[u8]>, limit: usize) -> Result<(), Refused> {
     let declared = content_length
         .and_then(|value| std::str::from_utf8(value).ok())
         .and_then(|value| value.trim().parse::<u64>().ok());
     match declared {
-        Some(length) if length > MAX_BODY_BYTES as u64 => Err(Refused::TooLarge),
+        Some(length) if length > limit as u64 => Err(Refused::TooLarge),
         _ => Ok(()),
     }
 }
@@ -278,20 +278,20 @@ fn retry_after_secs(too_many: &TooMany) -> u64 {
 }
 
 /// [`read_body`] within [`BODY_TIMEOUT`]: 408 for a body that trickles.
-pub async fn read_body_in_time<S, B, E>(body: S) -> Result<BytesMut, Refused>
+pub async fn read_body_in_time<S, B, E>(body: S, limit: usize) -> Result<BytesMut, Refused>
 where
     S: Stream<Item = Result<B, E>>,
     B: Buf,
     E: fmt::Display,
 {
-    tokio::time::timeout(BODY_TIMEOUT, read_body(body))
+    tokio::time::timeout(BODY_TIMEOUT, read_body(body, limit))
         .await
         .map_err(|_| Refused::TooSlow)?
 }
 
-/// Collects the body, giving up as soon as it passes [`MAX_BODY_BYTES`] rather than buffering
+/// Collects the body, giving up as soon as it passes `limit` bytes (413) rather than buffering
 /// whatever a client cares to send.
-pub async fn read_body<S, B, E>(body: S) -> Result<BytesMut, Refused>
+pub async fn read_body<S, B, E>(body: S, limit: usize) -> Result<BytesMut, Refused>
 where
     S: Stream<Item = Result<B, E>>,
     B: Buf,
@@ -302,7 +302,7 @@ where
     while let Some(chunk) = body.next().await {
         let chunk =
             chunk.map_err(|e| Refused::Invalid(format!("the body could not be read: {e}")))?;
-        if collected.len() + chunk.remaining() > MAX_BODY_BYTES {
+        if collected.len() + chunk.remaining() > limit {
             return Err(Refused::TooLarge);
         }
         collected.put(chunk);
@@ -563,10 +563,13 @@ mod tests {
         let chunk = || Ok::<_, Infallible>(Bytes::from(vec![b' '; 4096]));
         // An endless body: reading stops at the limit.
         let endless = stream::repeat_with(chunk);
-        assert_eq!(read_body(endless).await, Err(Refused::TooLarge));
+        assert_eq!(
+            read_body(endless, MAX_BODY_BYTES).await,
+            Err(Refused::TooLarge)
+        );
         let exactly = stream::iter((0..4).map(|_| chunk()));
         assert_eq!(
-            read_body(exactly).await.map(|b| b.len()),
+            read_body(exactly, MAX_BODY_BYTES).await.map(|b| b.len()),
             Ok(MAX_BODY_BYTES)
         );
         let (log, limit) = (memory(1), PostLimit::new(1, 1));

@@ -12,9 +12,13 @@
 //! then what keeps one client from taking the server from the others: [`client`], [`gate`],
 //! [`post_limit`] and [`descriptors`]; who may read what: [`identity`], [`credentials`],
 //! [`expiry`], [`login`] and [`cors`]; then [`keep_alive`], [`options`], [`net`], [`tls`] and
-//! [`serve`] (HTTPS and HTTP/2), [`shutdown`], [`assets`] and [`logging`]. Test it with
+//! [`serve`] (HTTPS and HTTP/2), [`shutdown`], [`assets`] and [`logging`]. Answers streamed over
+//! `POST`, as AI APIs send them: [`answer_request`], [`model`], [`generation`],
+//! [`kept_answers`] and [`answers`]. Test it with
 //! `cargo test -p sse-core`.
 
+pub mod answer_request;
+pub mod answers;
 pub mod assets;
 pub mod chat;
 pub mod chat_log;
@@ -26,13 +30,16 @@ pub mod descriptors;
 pub mod event;
 pub mod expiry;
 pub mod gate;
+pub mod generation;
 pub mod hub;
 pub mod identity;
 pub mod keep_alive;
+pub mod kept_answers;
 pub mod logging;
 pub mod login;
 pub mod metrics;
 pub mod metronome;
+pub mod model;
 pub mod net;
 pub mod options;
 pub mod post_limit;

@@ -128,11 +128,11 @@ impl Session<'_> {
         };
         let signed_in = async {
             chat::check_content_type(headers.content_type)?;
-            chat::check_declared_length(headers.content_length)?;
+            chat::check_declared_length(headers.content_length, chat::MAX_BODY_BYTES)?;
             self.limit
                 .check(&Poster::Address(client))
                 .map_err(Refused::TooMany)?;
-            let body = chat::read_body_in_time(body).await?;
+            let body = chat::read_body_in_time(body, chat::MAX_BODY_BYTES).await?;
             let claims = parse_login(&body).map_err(Refused::Invalid)?;
             let token = identity
                 .mint(&claims)

@@ -35,6 +35,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
 
+use crate::generation::AnswerCounters;
 use crate::redis_status::Status;
 use crate::request::StreamKind;
 use crate::rooms::Rooms;
@@ -67,6 +68,7 @@ pub struct Metrics {
     connections_refused: Counter,
     auth_refused: Family<StatusLabel, Counter>,
     expired: Counter,
+    answers: AnswerCounters,
 }
 
 impl Metrics {
@@ -88,6 +90,7 @@ impl Metrics {
         let connections_refused = Counter::default();
         let auth_refused = Family::<StatusLabel, Counter>::default();
         let expired = Counter::default();
+        let answers = AnswerCounters::default();
         for status in ["401", "403"] {
             drop(auth_refused.get_or_create(&StatusLabel { status }));
         }
@@ -123,6 +126,12 @@ impl Metrics {
         registry.register("sse_auth_refused", why, auth_refused.clone());
         let why = "Streams ended by event: expired, their token's end (identity on)";
         registry.register("sse_streams_expired", why, expired.clone());
+        let what = "Tokens generated for streamed answers, read by a client or not";
+        registry.register("sse_answer_tokens", what, answers.tokens.clone());
+        let what = "Answers generated to their end";
+        registry.register("sse_answers_completed", what, answers.completed.clone());
+        let why = "Answers stopped before their end: the client went away, DELETE, or shutdown";
+        registry.register("sse_answers_cancelled", why, answers.cancelled.clone());
         registry.register_collector(Box::new(RoomsInMemory(rooms)));
         if let Some(status) = redis {
             let what = "Times Redis answered again after a node was lost";
@@ -140,7 +149,13 @@ impl Metrics {
             connections_refused,
             auth_refused,
             expired,
+            answers,
         }
+    }
+
+    /// The counters of streamed answers: tokens, completed, cancelled.
+    pub fn answers(&self) -> AnswerCounters {
+        self.answers.clone()
     }
 
     /// A stream or a post was refused for its token with `status`: 401 or 403 (others are

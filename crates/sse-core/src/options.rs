@@ -10,7 +10,9 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::cors;
 use crate::credentials::{CookiePolicy, SameSite};
+use crate::generation::Pace;
 use crate::identity::{self, PublicKey};
+use crate::kept_answers::KeptLimits;
 use crate::redis_conn::Target;
 use crate::rooms::Limits;
 
@@ -200,6 +202,31 @@ pub struct Options {
     #[arg(long, value_enum, default_value_t = SameSite::Strict, value_name = "POLICY")]
     pub cookie_same_site: SameSite,
 
+    /// Streamed answers (`POST /v1/chat/completions`): how long the stand-in model "thinks"
+    /// before its first token, in milliseconds.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub think_ms: u64,
+
+    /// Streamed answers: milliseconds between two tokens.
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub token_ms: u64,
+
+    /// Streamed answers asked for with `"stream_options": {"resumable": true}`: seconds a
+    /// finished answer stays for `GET /v1/streams/{id}`.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub resume_secs: u64,
+
+    /// Resumable answers kept at once (generating, or finished within --resume-secs); past it,
+    /// a new resumable answer gets 429.
+    #[arg(long, default_value_t = 1000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub max_kept_answers: usize,
+
+    /// Resumable answers one client address may have kept at once.
+    #[arg(long, default_value_t = 16,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub max_kept_answers_per_client: usize,
+
     /// Let pages on this origin (`scheme://host[:port]`; repeat for more) post here and, with
     /// identity on, read with cookies. Pages on this server's own host always may.
     #[arg(long = "allow-origin", value_name = "ORIGIN", value_parser = cors::check_origin)]
@@ -299,6 +326,24 @@ impl Options {
         }
     }
 
+    /// How fast streamed answers come: `--think-ms`, `--token-ms`.
+    pub fn answer_pace(&self) -> Pace {
+        Pace {
+            think: Duration::from_millis(self.think_ms),
+            token: Duration::from_millis(self.token_ms),
+        }
+    }
+
+    /// What is kept of resumable answers: `--max-kept-answers`,
+    /// `--max-kept-answers-per-client`, `--resume-secs`.
+    pub fn kept_limits(&self) -> KeptLimits {
+        KeptLimits {
+            max: self.max_kept_answers,
+            per_client: self.max_kept_answers_per_client,
+            keep_for: Duration::from_secs(self.resume_secs),
+        }
+    }
+
     /// The limits of the chat's rooms: `--history`, `--max-rooms`, `--room-idle-secs`.
     pub fn room_limits(&self) -> Limits {
         Limits {
@@ -332,6 +377,16 @@ mod tests {
         assert!(options.trusted_proxies.is_empty() && options.allowed_hosts.is_empty());
         assert_eq!((options.max_rooms, options.room_idle_secs), (1000, 600));
         assert_eq!(options.redis_target(), None);
+        let pace = options.answer_pace();
+        assert_eq!(
+            (pace.think, pace.token),
+            (Duration::from_millis(300), Duration::from_millis(40))
+        );
+        let kept = options.kept_limits();
+        assert_eq!(
+            (kept.max, kept.per_client, kept.keep_for.as_secs()),
+            (1000, 16, 60)
+        );
     }
 
     #[test]

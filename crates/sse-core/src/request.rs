@@ -23,11 +23,19 @@ pub enum StreamKind {
     Counter,
     /// `GET /events/chat`: chat messages, replayed and then live.
     Chat,
+    /// `POST /v1/chat/completions` and `GET /v1/streams/{id}`: an answer, token by token.
+    Answer,
 }
 
 impl StreamKind {
     /// Every stream, in the order of the routes.
-    pub const ALL: [Self; 4] = [Self::Clock, Self::Paragraph, Self::Counter, Self::Chat];
+    pub const ALL: [Self; 5] = [
+        Self::Clock,
+        Self::Paragraph,
+        Self::Counter,
+        Self::Chat,
+        Self::Answer,
+    ];
 
     /// The name used in logs and in `/metrics`.
     pub fn name(self) -> &'static str {
@@ -36,12 +44,14 @@ impl StreamKind {
             Self::Paragraph => "paragraph",
             Self::Counter => "counter",
             Self::Chat => "chat",
+            Self::Answer => "answer",
         }
     }
 
-    /// Whether the stream is paced by `interval_ms` (all but chat, which sends when told to).
+    /// Whether the stream is paced by `interval_ms` (the clock, paragraph and counter: chat
+    /// sends when told to, and an answer at its model's pace).
     pub fn is_paced(self) -> bool {
-        self != Self::Chat
+        matches!(self, Self::Clock | Self::Paragraph | Self::Counter)
     }
 }
 

@@ -18,6 +18,8 @@ use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use crate::answer_request::{self, ApiError};
+use crate::answers::{AnswerEvents, Answered, Answers};
 use crate::chat::{self, PostHeaders, Publisher};
 use crate::chat_log::{ChatLog, Follow};
 use crate::client::{self, ClientKey, PerClient};
@@ -76,10 +78,11 @@ pub enum StreamAnswer {
     NoContent,
     /// 400 with this message as a `text/plain` body.
     BadRequest(BadQuery),
-    /// With identity on, a stream its token does not open (401, 403, or 400 for a token in the
-    /// URL): this JSON answer. A browser's `EventSource` stops for good on it, which is right:
-    /// trying the same request again cannot help.
-    Denied(JsonReply),
+    /// This JSON answer. For a stream route with identity on, a stream its token does not open
+    /// (401, 403, or 400 for a token in the URL): a browser's `EventSource` stops for good on
+    /// it, which is right, since trying the same request again cannot help. For an answer
+    /// route, a whole completion, or an error in OpenAI's shape.
+    Json(JsonReply),
 }
 
 /// Shared by every handler of one server: cheap to clone.
@@ -107,6 +110,7 @@ struct Inner {
     metrics: Metrics,
     identity: Option<Identity>,
     cors: Cors,
+    answers: Answers,
 }
 
 impl AppState {
@@ -130,6 +134,13 @@ impl AppState {
         };
         let redis_status = chat.redis_status().cloned();
         let rooms = Arc::clone(chat.rooms());
+        let metrics = Metrics::new(published, lagged, redis_status, rooms);
+        let answers = Answers::new(
+            options.answer_pace(),
+            metrics.answers(),
+            options.kept_limits(),
+            shutdown.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 framework,
@@ -144,9 +155,10 @@ impl AppState {
                 started: Instant::now(),
                 chat,
                 metronome: Metronome::new(),
-                metrics: Metrics::new(published, lagged, redis_status, rooms),
+                metrics,
                 identity: Identity::from_options(&options),
                 cors: Cors::new(options.allow_origins.clone(), options.identity_on()),
+                answers,
                 options,
             }),
         }
@@ -266,7 +278,7 @@ impl AppState {
         };
         let user = match self.stream_user(&request, head) {
             Ok(user) => user,
-            Err(denied) => return StreamAnswer::Denied(denied),
+            Err(denied) => return StreamAnswer::Json(denied),
         };
         let mut headers = self.inner.cors.stream_headers(head.origin, head.host);
         headers.extend(STREAM_HEADERS.map(|(name, value)| (name, value.to_owned())));
@@ -384,6 +396,99 @@ impl AppState {
         // 401 and 403 are the token's refusals only: no other check answers them.
         self.inner.metrics.auth_refused(reply.status);
         reply
+    }
+
+    /// Everything `POST /v1/chat/completions` from `client` does, given the request's headers
+    /// and its body as a stream of chunks: reads and checks the request, then answers it as an
+    /// event stream, or as one JSON object (see [`Answers::answer`]). A streamed answer counts
+    /// as an open stream (`--max-streams`, `--max-streams-per-client`) until it ends, and so
+    /// does a whole one while it is generated.
+    pub async fn complete<S, B, E>(
+        &self,
+        client: ClientKey,
+        headers: PostHeaders<'_>,
+        body: S,
+    ) -> StreamAnswer
+    where
+        S: Stream<Item = Result<B, E>>,
+        B: bytes::Buf,
+        E: std::fmt::Display,
+    {
+        let cors = self.inner.cors.post_headers(headers.origin, headers.host);
+        let request = match read_answer_request(headers, body).await {
+            Ok(request) => request,
+            Err(error) => return StreamAnswer::Json(error.reply(cors)),
+        };
+        let slot = match self.take_slot(StreamKind::Answer, client) {
+            Ok(slot) => slot,
+            Err(why) => return StreamAnswer::Json(busy_answer(&why, cors)),
+        };
+        let answered = self.inner.answers.answer(client, &request).await;
+        self.answered(answered, slot, cors)
+    }
+
+    /// `GET /v1/streams/{id}` from `client`: the rest of a kept answer, after the request's
+    /// `Last-Event-ID` (header, or `lastEventId` in the query).
+    pub fn resume_answer(&self, client: ClientKey, id: &str, head: StreamHead<'_>) -> StreamAnswer {
+        let cors = self.inner.cors.post_headers(head.origin, head.host);
+        // No parameter of a stream route applies; only `lastEventId` is read.
+        let last_event_id =
+            StreamRequest::parse(StreamKind::Answer, head.query, head.last_event_id)
+                .map_or(None, |request| request.last_event_id);
+        let slot = match self.take_slot(StreamKind::Answer, client) {
+            Ok(slot) => slot,
+            Err(why) => return StreamAnswer::Json(busy_answer(&why, cors)),
+        };
+        self.answered(self.inner.answers.resume(id, last_event_id), slot, cors)
+    }
+
+    /// `DELETE /v1/streams/{id}`: stops a kept answer and forgets it.
+    pub fn cancel_answer(&self, id: &str, origin: Option<&[u8]>, host: Option<&[u8]>) -> JsonReply {
+        let cors = self.inner.cors.post_headers(origin, host);
+        match self.inner.answers.cancel(id) {
+            Answered::Error(error) => error.reply(cors),
+            Answered::Json(json) => JsonReply {
+                status: 200,
+                json: json.to_string(),
+                headers: cors,
+            },
+            // `cancel` answers nothing else.
+            Answered::Events(_) | Answered::NoContent => JsonReply::error(500, "unexpected", cors),
+        }
+    }
+
+    /// What the glue sends for `answered`: a stream holds `slot` until it ends, with the
+    /// stream headers and keep-alive comments while the model thinks.
+    fn answered(&self, answered: Answered, slot: OpenSlot, mut headers: Headers) -> StreamAnswer {
+        match answered {
+            Answered::Json(json) => StreamAnswer::Json(JsonReply {
+                status: 200,
+                json: json.to_string(),
+                headers,
+            }),
+            Answered::NoContent => StreamAnswer::NoContent,
+            Answered::Error(error) => StreamAnswer::Json(error.reply(headers)),
+            Answered::Events(events) => {
+                headers.extend(STREAM_HEADERS.map(|(name, value)| (name, value.to_owned())));
+                StreamAnswer::Encoded(self.answer_body(events, slot, headers))
+            }
+        }
+    }
+
+    fn answer_body(&self, events: AnswerEvents, slot: OpenSlot, headers: Headers) -> EncodedStream {
+        let sent = self.inner.metrics.events_sent(StreamKind::Answer);
+        let ended = self.shutdown().clone().cancelled_owned();
+        let events = KeepAlive::new(counting(events, sent), self.keep_alive());
+        EncodedStream {
+            bytes: Box::pin(events.take_until(ended)),
+            _slot: Some(slot),
+            headers,
+        }
+    }
+
+    /// Resumable answers kept now.
+    pub fn kept_answers(&self) -> usize {
+        self.inner.answers.kept()
     }
 
     /// The answer to a preflight `OPTIONS` of `/chat...`, `/login`, `/logout` or `/me`: 204
@@ -519,6 +624,32 @@ where
 }
 
 type BoxedStream<T> = Pin<Box<dyn Stream<Item = T> + Send + Sync>>;
+
+/// The request of `POST /v1/chat/completions`: JSON, within its size and time, and valid.
+async fn read_answer_request<S, B, E>(
+    headers: PostHeaders<'_>,
+    body: S,
+) -> Result<answer_request::AnswerRequest, ApiError>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: bytes::Buf,
+    E: std::fmt::Display,
+{
+    let limit = answer_request::MAX_BODY_BYTES;
+    chat::check_content_type(headers.content_type)?;
+    chat::check_declared_length(headers.content_length, limit)?;
+    let body = chat::read_body_in_time(body, limit).await?;
+    answer_request::parse(&body)
+}
+
+/// Past `--max-streams` or `--max-streams-per-client`, an answer is refused with 429 and
+/// `Retry-After`, which OpenAI's clients wait for and try again.
+fn busy_answer(why: &str, mut headers: Headers) -> JsonReply {
+    headers.push(("retry-after", (BUSY_RETRY_MS / 1000).to_string()));
+    ApiError::new(429, "rate_limit_error", why)
+        .with_code("too_many_streams")
+        .reply(headers)
+}
 
 /// Past `--max-streams` or `--max-streams-per-client`: status 200 (a 503 would make a browser
 /// give up for good), a long `retry:`, a comment saying why, and the end of the stream, so the
@@ -724,7 +855,7 @@ mod tests {
             StreamAnswer::Encoded(_) => "encoded bytes".into(),
             StreamAnswer::NoContent => "204".into(),
             StreamAnswer::BadRequest(bad) => format!("400: {bad}"),
-            StreamAnswer::Denied(reply) => format!("{}: {}", reply.status, reply.json),
+            StreamAnswer::Json(reply) => format!("{}: {}", reply.status, reply.json),
         }
     }
 
@@ -865,7 +996,7 @@ mod tests {
     async fn with_identity_on_refusals_are_answered_and_counted() {
         let state = state("--auth-secret a-secret-of-thirty-two-bytes-or-more");
         let denied = state.open_stream(StreamKind::Chat, local(), head(Some("rooms=_ops"), None));
-        let StreamAnswer::Denied(reply) = denied else {
+        let StreamAnswer::Json(reply) = denied else {
             panic!("expected 401, got {}", describe(&denied));
         };
         assert_eq!(reply.status, 401);

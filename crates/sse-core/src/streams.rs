@@ -51,6 +51,9 @@ pub fn plan(
         StreamKind::Paragraph if paragraph_is_over(last) => return Plan::NoContent,
         StreamKind::Paragraph => paragraph(ticks(), last).right_stream().right_stream(),
         StreamKind::Chat => return Plan::Chat,
+        // An answer is opened by `POST /v1/chat/completions` (see `crate::answers`), never by
+        // a stream route's `GET`: there is nothing to send here.
+        StreamKind::Answer => return Plan::NoContent,
     };
     Plan::Stream(stream)
 }
