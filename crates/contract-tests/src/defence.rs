@@ -14,7 +14,7 @@ use crate::client::{PATIENCE, Protocol, Server, Target, closed_within, contains}
 use crate::operations::{metrics, raw_status, read_past, sample, wait_for_sample};
 
 /// A raw HTTP/1.1 connection from `from` (any 127.x.y.z address is this machine).
-async fn connect_from(server: &Server, from: [u8; 4]) -> TcpStream {
+pub(crate) async fn connect_from(server: &Server, from: [u8; 4]) -> TcpStream {
     let socket = TcpSocket::new_v4().expect("socket");
     socket
         .bind((std::net::Ipv4Addr::from(from), 0).into())

@@ -13,10 +13,12 @@
 //! Every case runs three times per server: over HTTP/1.1 with the chat in the process
 //! (`axum::memory::...`), the same with the chat in a Redis stream (`axum::redis::...`: the
 //! server gets `--redis` and a `redis-server` of the case's own, see [`services`]), and over
-//! HTTP/2 with TLS (`axum::h2::...`: see [`tls`]). A few cases are about the connection itself
+//! HTTP/2 with TLS (`axum::h2::...`: see [`tls`]). Streamed [`answers`] have nothing to do
+//! with Redis, and run over HTTP/1.1 and HTTP/2 only. A few cases are about the connection itself
 //! and run over one protocol only: raw HTTP/1.1 sockets, or what only HTTP/2 has ([`h2`]). A
 //! failure names the framework and the group, and every assertion message names the framework.
 
+pub mod answers;
 pub mod cases;
 pub mod chat;
 pub mod client;
@@ -85,6 +87,15 @@ macro_rules! contract_suite {
             defence::invisible_names_and_bidirectional_controls_are_refused,
             defence::a_replay_sends_at_most_its_byte_budget,
             defence::pages_send_a_strict_content_security_policy;
+            // Where Redis has no part but the protocol has: over HTTP/1.1 and HTTP/2 only.
+            http1_and_http2:
+            answers::answers_stream_openai_chunks_with_ids_then_done,
+            answers::answers_whole_is_one_chat_completion,
+            answers::answers_bad_requests_get_openai_errors_naming_what,
+            answers::answers_stop_when_the_client_goes_away,
+            answers::answers_keep_alive_while_the_model_thinks,
+            answers::answers_resume_after_a_drop_and_delete_cancels,
+            answers::answers_one_client_at_its_kept_limit_leaves_others_served;
             // Over raw HTTP/1.1 sockets: the connection itself is what they test.
             http1_only:
             cases::sigterm_ends_hundreds_of_streams_and_exits_zero_within_2s,
@@ -109,16 +120,17 @@ macro_rules! contract_suite {
     };
     (@cases $framework:ident, $binary:expr;
         $($module:ident :: $case:ident),* ;
+        http1_and_http2: $($mb:ident :: $cb:ident),* ;
         http1_only: $($m1:ident :: $c1:ident),* ;
         http2_only: $($m2:ident :: $c2:ident),* $(,)?
     ) => {
         mod $framework {
             $crate::contract_suite!(@group memory, false, Http1, $framework, $binary;
-                $($module::$case,)* $($m1::$c1),*);
+                $($module::$case,)* $($mb::$cb,)* $($m1::$c1),*);
             $crate::contract_suite!(@group redis, true, Http1, $framework, $binary;
                 $($module::$case,)* $($m1::$c1),*);
             $crate::contract_suite!(@group h2, false, Http2, $framework, $binary;
-                $($module::$case,)* $($m2::$c2),*);
+                $($module::$case,)* $($mb::$cb,)* $($m2::$c2),*);
         }
     };
     (@group $group:ident, $redis:expr, $protocol:ident, $framework:ident, $binary:expr; $($module:ident :: $case:ident),*) => {

@@ -31,7 +31,7 @@ use sse_core::{
     Tls, assets, cors, metrics,
 };
 use tokio::net::TcpListener;
-use tokio_util::sync::DropGuard;
+use tokio_util::sync::{DropGuard, WaitForCancellationFutureOwned};
 
 /// This server's name and default port.
 pub const FRAMEWORK: Framework = Framework::ACTIX;
@@ -67,6 +67,17 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(
             web::resource("/me")
                 .get(me)
+                .route(web::method(Method::OPTIONS).to(preflight)),
+        )
+        .service(
+            web::resource("/v1/chat/completions")
+                .post(complete)
+                .route(web::method(Method::OPTIONS).to(preflight)),
+        )
+        .service(
+            web::resource("/v1/streams/{id}")
+                .get(resume_answer)
+                .delete(cancel_answer)
                 .route(web::method(Method::OPTIONS).to(preflight)),
         )
         .service(web::resource("/health").get(health))
@@ -219,67 +230,81 @@ struct ConnectionGone {
 fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
     web::resource(path).route(web::get().to(
         move |state: web::Data<AppState>, request: HttpRequest| {
-            let raw = |name| request.headers().get(name).map(|value| value.as_bytes());
-            let head = StreamHead {
-                query: Some(request.query_string()),
-                last_event_id: raw(LAST_EVENT_ID),
-                origin: raw(header::ORIGIN.as_str()),
-                host: host(&request),
-                credentials: credentials(&request),
-            };
-            let answer = state.open_stream(kind, client(&state, &request), head);
-            let gone = match request.conn_data::<ConnectionGone>() {
-                Some(gone) => gone.token.clone().cancelled_owned(),
-                None => CancellationToken::new().cancelled_owned(),
-            };
-            async move {
-                match answer {
-                    StreamAnswer::Events(events) => {
-                        let (retry, headers) = (events.retry(), events.headers().to_vec());
-                        let closes = events.closes_connection();
-                        // The core's keep-alive, after --keep-alive-secs of silence only:
-                        // actix-web-lab's `with_keep_alive` is a plain interval, which fires
-                        // right after the first event and keeps firing while events flow.
-                        let events = Box::pin(events.take_until(gone));
-                        let events = KeepAlive::events(events, state.keep_alive());
-                        let mut sse = Sse::from_infallible_stream(events.map(to_actix))
-                            .with_retry_duration(retry)
-                            .customize();
-                        for header in headers {
-                            sse = sse.insert_header(header);
-                        }
-                        let mut response = sse.respond_to(&request).map_into_boxed_body();
-                        // actix-web-lab says `Content-Encoding: identity` (to keep a compression
-                        // middleware away); axum and warp send no such header, nor does this.
-                        response.headers_mut().remove(header::CONTENT_ENCODING);
-                        // actix writes `Connection` from the response's connection type, not
-                        // from its headers: the busy answer's `close` must be set there.
-                        if closes {
-                            response
-                                .head_mut()
-                                .set_connection_type(ConnectionType::Close);
-                        }
-                        response
-                    }
-                    // Chat: bytes encoded once by the hub, shared by every subscriber, sent as
-                    // they are.
-                    StreamAnswer::Encoded(bytes) => {
-                        let mut response = HttpResponse::Ok();
-                        response.content_type("text/event-stream");
-                        for header in bytes.headers() {
-                            response.insert_header(header.clone());
-                        }
-                        response.streaming(bytes.take_until(gone).map(Ok::<_, Infallible>))
-                    }
-                    StreamAnswer::NoContent => HttpResponse::NoContent().finish(),
-                    StreamAnswer::BadRequest(bad) => HttpResponse::BadRequest()
-                        .content_type("text/plain; charset=utf-8")
-                        .body(bad.to_string()),
-                    StreamAnswer::Json(reply) => json_reply(reply),
-                }
-            }
+            let answer = state.open_stream(kind, client(&state, &request), stream_head(&request));
+            async move { stream_response(&state, &request, answer) }
         },
     ))
+}
+
+/// What the core reads of a stream's request, from actix's header map.
+fn stream_head(request: &HttpRequest) -> StreamHead<'_> {
+    let raw = |name| request.headers().get(name).map(|value| value.as_bytes());
+    StreamHead {
+        query: Some(request.query_string()),
+        last_event_id: raw(LAST_EVENT_ID),
+        origin: raw(header::ORIGIN.as_str()),
+        host: host(request),
+        credentials: credentials(request),
+    }
+}
+
+/// When the connection of `request` is gone: the moment actix drops it.
+fn connection_gone(request: &HttpRequest) -> WaitForCancellationFutureOwned {
+    match request.conn_data::<ConnectionGone>() {
+        Some(gone) => gone.token.clone().cancelled_owned(),
+        None => CancellationToken::new().cancelled_owned(),
+    }
+}
+
+/// What a stream route, an answer or a resumed answer sends for the core's `answer`. Every
+/// stream ends when its connection is gone ([`ConnectionGone`]), and with it the generation of
+/// an answer.
+fn stream_response(state: &AppState, request: &HttpRequest, answer: StreamAnswer) -> HttpResponse {
+    let gone = connection_gone(request);
+    match answer {
+        StreamAnswer::Events(events) => {
+            let (retry, headers) = (events.retry(), events.headers().to_vec());
+            let closes = events.closes_connection();
+            // The core's keep-alive, after --keep-alive-secs of silence only: actix-web-lab's
+            // `with_keep_alive` is a plain interval, which fires right after the first event
+            // and keeps firing while events flow.
+            let events = Box::pin(events.take_until(gone));
+            let events = KeepAlive::events(events, state.keep_alive());
+            let mut sse = Sse::from_infallible_stream(events.map(to_actix))
+                .with_retry_duration(retry)
+                .customize();
+            for header in headers {
+                sse = sse.insert_header(header);
+            }
+            let mut response = sse.respond_to(request).map_into_boxed_body();
+            // actix-web-lab says `Content-Encoding: identity` (to keep a compression middleware
+            // away); axum and warp send no such header, nor does this.
+            response.headers_mut().remove(header::CONTENT_ENCODING);
+            // actix writes `Connection` from the response's connection type, not from its
+            // headers: the busy answer's `close` must be set there.
+            if closes {
+                response
+                    .head_mut()
+                    .set_connection_type(ConnectionType::Close);
+            }
+            response
+        }
+        // Chat and answers: bytes the core encoded (for chat once, shared by every
+        // subscriber), with their keep-alive comments, sent as they are.
+        StreamAnswer::Encoded(bytes) => {
+            let mut response = HttpResponse::Ok();
+            response.content_type("text/event-stream");
+            for header in bytes.headers() {
+                response.insert_header(header.clone());
+            }
+            response.streaming(bytes.take_until(gone).map(Ok::<_, Infallible>))
+        }
+        StreamAnswer::NoContent => HttpResponse::NoContent().finish(),
+        StreamAnswer::BadRequest(bad) => HttpResponse::BadRequest()
+            .content_type("text/plain; charset=utf-8")
+            .body(bad.to_string()),
+        StreamAnswer::Json(reply) => json_reply(reply),
+    }
 }
 
 /// The one conversion from the core's event to actix-web-lab's. Its `Data` writes `id`, `event`
@@ -318,6 +343,44 @@ async fn post_chat(
         .post_chat(client, room, post_headers(&request), body)
         .await;
     json_reply(reply)
+}
+
+/// `POST /v1/chat/completions`: an answer in OpenAI's shape, streamed or whole, from the raw
+/// payload as for the chat. A whole answer is generated before anything is sent: it stops
+/// when the connection is gone, as a stream does.
+async fn complete(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Payload,
+) -> HttpResponse {
+    let client = client(&state, &request);
+    let answer = state.complete(client, post_headers(&request), body);
+    let gone = connection_gone(&request);
+    tokio::select! {
+        answer = answer => stream_response(&state, &request, answer),
+        // Nobody reads this.
+        () = gone => HttpResponse::NoContent().finish(),
+    }
+}
+
+/// `GET /v1/streams/{id}`: the rest of a kept answer.
+async fn resume_answer(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let answer = state.resume_answer(client(&state, &request), &id, stream_head(&request));
+    stream_response(&state, &request, answer)
+}
+
+/// `DELETE /v1/streams/{id}`: stops a kept answer.
+async fn cancel_answer(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let origin = request.headers().get(header::ORIGIN).map(|v| v.as_bytes());
+    json_reply(state.cancel_answer(&id, origin, host(&request)))
 }
 
 /// `POST /login`: the demo sign-in (`--demo-login`).
@@ -383,7 +446,7 @@ fn host(request: &HttpRequest) -> Option<&[u8]> {
     header.or_else(|| request.uri().authority().map(|a| a.as_str().as_bytes()))
 }
 
-/// `OPTIONS` on `/chat...`, `/login`, `/logout` and `/me`: the browser asks whether a page on
+/// `OPTIONS` on `/chat...`, `/login`, `/logout`, `/me` and `/v1/...`: the browser asks whether a page on
 /// another origin may send this request.
 async fn preflight(state: web::Data<AppState>, request: HttpRequest) -> HttpResponse {
     let origin = request

@@ -42,6 +42,11 @@ pub fn app(state: AppState) -> Router {
         .route("/login", post(login).options(preflight))
         .route("/logout", post(logout).options(preflight))
         .route("/me", get(me).options(preflight))
+        .route("/v1/chat/completions", post(complete).options(preflight))
+        .route(
+            "/v1/streams/{id}",
+            get(resume_answer).delete(cancel_answer).options(preflight),
+        )
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
@@ -76,44 +81,50 @@ fn stream_route(kind: StreamKind) -> MethodRouter<AppState> {
               uri: Uri,
               headers: HeaderMap| async move {
             let client = state.client_of_request(peer.ip(), &headers);
-            match state.open_stream(kind, client, StreamHead::of(&uri, &headers)) {
-                StreamAnswer::Events(events) => {
-                    // axum has no retry setting: the `retry:` field is the first event.
-                    let (retry, events_headers) = (
-                        sse::Event::default().retry(events.retry()),
-                        events.headers().to_vec(),
-                    );
-                    let events = stream::iter([retry])
-                        .chain(events.map(to_axum))
-                        .map(Ok::<_, Infallible>);
-                    let keep_alive = KeepAlive::new()
-                        .interval(state.keep_alive())
-                        .text(KEEP_ALIVE_COMMENT);
-                    let mut response = Sse::new(events).keep_alive(keep_alive).into_response();
-                    // axum's `Sse` sets `Cache-Control` itself: insert, not append, so that
-                    // each header is sent once.
-                    for (name, value) in events_headers {
-                        if let Ok(value) = HeaderValue::try_from(value) {
-                            response.headers_mut().insert(name, value);
-                        }
-                    }
-                    response
-                }
-                // Chat: bytes encoded once by the hub, shared by every subscriber, sent as they are.
-                StreamAnswer::Encoded(bytes) => (
-                    [(header::CONTENT_TYPE, "text/event-stream")],
-                    AppendHeaders(bytes.headers().to_vec()),
-                    Body::from_stream(bytes.map(Ok::<_, Infallible>)),
-                )
-                    .into_response(),
-                StreamAnswer::NoContent => StatusCode::NO_CONTENT.into_response(),
-                StreamAnswer::BadRequest(bad) => {
-                    (StatusCode::BAD_REQUEST, bad.to_string()).into_response()
-                }
-                StreamAnswer::Json(reply) => json_reply(reply),
-            }
+            let answer = state.open_stream(kind, client, StreamHead::of(&uri, &headers));
+            stream_response(&state, answer)
         },
     )
+}
+
+/// What a stream route, an answer or a resumed answer sends for the core's `answer`.
+fn stream_response(state: &AppState, answer: StreamAnswer) -> Response {
+    match answer {
+        StreamAnswer::Events(events) => {
+            // axum has no retry setting: the `retry:` field is the first event.
+            let (retry, events_headers) = (
+                sse::Event::default().retry(events.retry()),
+                events.headers().to_vec(),
+            );
+            let events = stream::iter([retry])
+                .chain(events.map(to_axum))
+                .map(Ok::<_, Infallible>);
+            let keep_alive = KeepAlive::new()
+                .interval(state.keep_alive())
+                .text(KEEP_ALIVE_COMMENT);
+            let mut response = Sse::new(events).keep_alive(keep_alive).into_response();
+            // axum's `Sse` sets `Cache-Control` itself: insert, not append, so that each
+            // header is sent once.
+            for (name, value) in events_headers {
+                if let Ok(value) = HeaderValue::try_from(value) {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            response
+        }
+        // Chat and answers: bytes the core encoded (for chat once, shared by every subscriber),
+        // with their keep-alive comments, sent as they are. When the client goes away, hyper
+        // drops the body, and with it the generation of an answer.
+        StreamAnswer::Encoded(bytes) => (
+            [(header::CONTENT_TYPE, "text/event-stream")],
+            AppendHeaders(bytes.headers().to_vec()),
+            Body::from_stream(bytes.map(Ok::<_, Infallible>)),
+        )
+            .into_response(),
+        StreamAnswer::NoContent => StatusCode::NO_CONTENT.into_response(),
+        StreamAnswer::BadRequest(bad) => (StatusCode::BAD_REQUEST, bad.to_string()).into_response(),
+        StreamAnswer::Json(reply) => json_reply(reply),
+    }
 }
 
 /// The one conversion from the core's event to axum's, field by field, in the core's order.
@@ -161,6 +172,47 @@ async fn post_chat(
     json_reply(state.post_chat(client, room, post_headers, body).await)
 }
 
+/// `POST /v1/chat/completions`: an answer in OpenAI's shape, streamed or whole, from the raw
+/// body as for the chat.
+async fn complete(
+    State(state): State<AppState>,
+    Extension(Peer(peer)): Extension<Peer>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let client = state.client_of_request(peer.ip(), &headers);
+    let post_headers = PostHeaders::of(&uri, &headers);
+    let answer = state
+        .complete(client, post_headers, body.into_data_stream())
+        .await;
+    stream_response(&state, answer)
+}
+
+/// `GET /v1/streams/{id}`: the rest of a kept answer.
+async fn resume_answer(
+    State(state): State<AppState>,
+    Extension(Peer(peer)): Extension<Peer>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let client = state.client_of_request(peer.ip(), &headers);
+    let answer = state.resume_answer(client, &id, StreamHead::of(&uri, &headers));
+    stream_response(&state, answer)
+}
+
+/// `DELETE /v1/streams/{id}`: stops a kept answer.
+async fn cancel_answer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let origin = headers.get(header::ORIGIN).map(HeaderValue::as_bytes);
+    json_reply(state.cancel_answer(&id, origin, host_of(&uri, &headers)))
+}
+
 /// `POST /login`: the demo sign-in (`--demo-login`).
 async fn login(
     State(state): State<AppState>,
@@ -192,7 +244,7 @@ fn json_reply(reply: JsonReply) -> Response {
     (status, AppendHeaders(reply.headers), json, reply.json).into_response()
 }
 
-/// `OPTIONS` on `/chat...`, `/login`, `/logout` and `/me`: the browser asks whether a page on
+/// `OPTIONS` on `/chat...`, `/login`, `/logout`, `/me` and `/v1/...`: the browser asks whether a page on
 /// another origin may send this request.
 async fn preflight(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     let origin = headers.get(header::ORIGIN).map(HeaderValue::as_bytes);

@@ -79,7 +79,8 @@ pub fn routes(
             .or(preflight(state.clone()))
             .unify(),
     );
-    let session = session_routes(state);
+    let session = session_routes(state.clone());
+    let answers = answer_routes(state);
     let all = index
         .or(compare)
         .unify()
@@ -100,6 +101,8 @@ pub fn routes(
         .or(chat)
         .unify()
         .or(session)
+        .unify()
+        .or(answers)
         .unify();
     no_trailing_slash().and(all)
 }
@@ -147,41 +150,29 @@ fn stream_route(
     state: AppState,
     kind: StreamKind,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
-    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::get()
         .and(with_state(state))
         .and(warp::ext::get::<Peer>())
-        .and(query)
-        .and(warp::header::headers_cloned())
-        .and(warp::host::optional())
-        .map(
-            move |state: AppState,
-                  Peer(peer),
-                  query: String,
-                  headers: HeaderMap,
-                  host: Option<Authority>| {
-                let client = state.client_of_request(peer.ip(), &headers);
-                let head = StreamHead {
-                    query: Some(&query),
-                    last_event_id: headers.get(LAST_EVENT_ID).map(HeaderValue::as_bytes),
-                    origin: headers.get(ORIGIN).map(HeaderValue::as_bytes),
-                    host: host.as_ref().map(|host| host.as_str().as_bytes()),
-                    credentials: Credentials::of(&headers),
-                };
-                match state.open_stream(kind, client, head) {
-                    StreamAnswer::Events(events) => {
-                        sse_response(events.encoded(state.keep_alive()))
-                    }
-                    StreamAnswer::Encoded(bytes) => sse_response(bytes),
-                    StreamAnswer::NoContent => StatusCode::NO_CONTENT.into_response(),
-                    StreamAnswer::BadRequest(bad) => {
-                        warp::reply::with_status(bad.to_string(), StatusCode::BAD_REQUEST)
-                            .into_response()
-                    }
-                    StreamAnswer::Json(reply) => json_reply(reply),
-                }
-            },
-        )
+        .and(request_head())
+        .map(move |state: AppState, Peer(peer), head: Head| {
+            let client = state.client_of_request(peer.ip(), &head.headers);
+            let answer = state.open_stream(kind, client, head.stream_head());
+            stream_response(&state, answer)
+        })
+}
+
+/// What a stream route, an answer or a resumed answer sends for the core's `answer`. When the
+/// client goes away, hyper drops the body, and with it the generation of an answer.
+fn stream_response(state: &AppState, answer: StreamAnswer) -> Response {
+    match answer {
+        StreamAnswer::Events(events) => sse_response(events.encoded(state.keep_alive())),
+        StreamAnswer::Encoded(bytes) => sse_response(bytes),
+        StreamAnswer::NoContent => StatusCode::NO_CONTENT.into_response(),
+        StreamAnswer::BadRequest(bad) => {
+            warp::reply::with_status(bad.to_string(), StatusCode::BAD_REQUEST).into_response()
+        }
+        StreamAnswer::Json(reply) => json_reply(reply),
+    }
 }
 
 /// An event stream response whose body is the core's encoded bytes, each chunk sent as it comes.
@@ -213,6 +204,50 @@ fn post_chat(state: AppState) -> impl Filter<Extract = (Response,), Error = Reje
                     .await,
             )
         })
+}
+
+/// `POST /v1/chat/completions` (an answer in OpenAI's shape, from the raw body as for the
+/// chat), and `GET` and `DELETE /v1/streams/{id}` (resume, or stop, a kept answer), each with
+/// its preflight.
+fn answer_routes(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let complete = warp::path!("v1" / "chat" / "completions").and(
+        warp::post()
+            .and(with_state(state.clone()))
+            .and(warp::ext::get::<Peer>())
+            .and(request_head())
+            .and(warp::body::stream())
+            .then(|state: AppState, Peer(peer), head: Head, body| async move {
+                let client = state.client_of_request(peer.ip(), &head.headers);
+                let answer = state.complete(client, head.post_headers(), body).await;
+                stream_response(&state, answer)
+            })
+            .or(preflight(state.clone()))
+            .unify(),
+    );
+    let id = warp::path!("v1" / "streams" / String);
+    let resume = id
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(warp::ext::get::<Peer>())
+        .and(request_head())
+        .map(|id: String, state: AppState, Peer(peer), head: Head| {
+            let client = state.client_of_request(peer.ip(), &head.headers);
+            let answer = state.resume_answer(client, &id, head.stream_head());
+            stream_response(&state, answer)
+        });
+    let cancel = id
+        .and(warp::delete())
+        .and(with_state(state.clone()))
+        .and(request_head())
+        .map(|id: String, state: AppState, head: Head| {
+            let PostHeaders { origin, host, .. } = head.post_headers();
+            json_reply(state.cancel_answer(&id, origin, host))
+        });
+    let preflight = id
+        .and(preflight(state))
+        .map(|_id: String, response| response);
+    let stream = resume.or(cancel).unify().or(preflight).unify();
+    complete.or(stream).unify()
 }
 
 /// `POST /login` (the demo sign-in, `--demo-login`), `POST /logout` and `GET /me`, each with
@@ -264,6 +299,17 @@ struct Head {
 }
 
 impl Head {
+    fn stream_head(&self) -> StreamHead<'_> {
+        let raw = |name| self.headers.get(name).map(HeaderValue::as_bytes);
+        StreamHead {
+            query: Some(&self.query),
+            last_event_id: raw(LAST_EVENT_ID),
+            origin: raw(ORIGIN.as_str()),
+            host: self.host.as_ref().map(|host| host.as_str().as_bytes()),
+            credentials: Credentials::of(&self.headers),
+        }
+    }
+
     fn post_headers(&self) -> PostHeaders<'_> {
         let raw = |name| self.headers.get(name).map(HeaderValue::as_bytes);
         PostHeaders {
@@ -301,7 +347,7 @@ fn json_reply(reply: JsonReply) -> Response {
     )
 }
 
-/// `OPTIONS` on `/chat...`, `/login`, `/logout` and `/me`: the browser asks whether a page on
+/// `OPTIONS` on `/chat...`, `/login`, `/logout`, `/me` and `/v1/...`: the browser asks whether a page on
 /// another origin may send this request.
 fn preflight(state: AppState) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     warp::options()

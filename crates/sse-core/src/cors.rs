@@ -20,11 +20,16 @@
 /// The header that lets a page on any origin read a stream or `/health`.
 pub const ANYONE: (&str, &str) = ("access-control-allow-origin", "*");
 
-/// The headers of a preflight answer for `POST /chat` from an allowed origin, besides
-/// [`Cors::post_headers`]': the method and header the page uses, and how long to remember them.
+/// The headers of a preflight answer from an allowed origin, besides [`Cors::post_headers`]':
+/// the methods and headers a page may use, and how long to remember them. `POST` for the chat,
+/// the sign-in and an answer; `GET` and `DELETE` for a kept answer (`/v1/streams/{id}`), with
+/// its `Last-Event-ID`; `Authorization` for a token, or the API key OpenAI's clients send.
 pub const PREFLIGHT_HEADERS: [(&str, &str); 3] = [
-    ("access-control-allow-methods", "POST"),
-    ("access-control-allow-headers", "content-type"),
+    ("access-control-allow-methods", "GET, POST, DELETE"),
+    (
+        "access-control-allow-headers",
+        "content-type, authorization, last-event-id",
+    ),
     ("access-control-max-age", "600"),
 ];
 
@@ -88,15 +93,7 @@ impl Cors {
     ) -> Vec<(&'static str, String)> {
         let mut headers = self.post_headers(origin, host);
         if headers.len() > 1 {
-            let allow_headers = if self.credentials {
-                "content-type, authorization"
-            } else {
-                "content-type"
-            };
-            let [methods, _, max_age] = PREFLIGHT_HEADERS;
-            headers.push((methods.0, methods.1.to_owned()));
-            headers.push(("access-control-allow-headers", allow_headers.to_owned()));
-            headers.push((max_age.0, max_age.1.to_owned()));
+            headers.extend(PREFLIGHT_HEADERS.map(|(name, value)| (name, value.to_owned())));
         }
         headers
     }
@@ -257,7 +254,7 @@ mod tests {
         let preflight = cors.preflight_headers(Some(b"http://localhost:8080"), host);
         assert!(preflight.contains(&(
             "access-control-allow-headers",
-            "content-type, authorization".to_owned()
+            "content-type, authorization, last-event-id".to_owned()
         )));
         assert!(check_origin("http://localhost:8080").is_ok());
         for bad in ["*", "localhost:8080", "http://a/b", "http://", "http://a b"] {

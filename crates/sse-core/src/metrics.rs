@@ -126,7 +126,7 @@ impl Metrics {
         registry.register("sse_auth_refused", why, auth_refused.clone());
         let why = "Streams ended by event: expired, their token's end (identity on)";
         registry.register("sse_streams_expired", why, expired.clone());
-        let what = "Tokens generated for streamed answers, read by a client or not";
+        let what = "Tokens generated for answers, streamed or whole, read by a client or not";
         registry.register("sse_answer_tokens", what, answers.tokens.clone());
         let what = "Answers generated to their end";
         registry.register("sse_answers_completed", what, answers.completed.clone());
