@@ -380,3 +380,38 @@ async fn through_nginx_the_doctor_passes_the_checked_in_config_and_flags_bufferi
     let (flagged, report) = doctor_through(&nginx, 6).await;
     assert!(flagged.contains(&"buffering"), "{report}");
 }
+
+#[tokio::test]
+async fn through_nginx_an_answer_that_thinks_long_outlives_the_read_timeout() {
+    use contract_tests::answers::{ask, ask_body, read_to_done};
+    // nginx cuts a response after 2 s without a byte here; the model thinks for 3.5 s, and the
+    // servers write a comment every second of silence. Three answers at once: nginx's
+    // least_conn sends one to each server.
+    let short_timeout =
+        |conf: String| conf.replace("proxy_read_timeout 1h;", "proxy_read_timeout 2s;");
+    let body = ask_body("Are you there?", serde_json::json!({ "stream": true }));
+    let pace = ["--think-ms", "3500", "--token-ms", "5"];
+    let servers = cluster_tests::start_all(&[&pace[..], &["--keep-alive-secs", "1"]].concat());
+    let upstreams: Vec<_> = servers.iter().map(|s| endpoint(s).addr).collect();
+    let nginx = Nginx::start(&upstreams, short_timeout);
+    let proxy = through(&nginx);
+    let answer = || async {
+        let mut events = ask(&proxy, body.clone()).await.events();
+        read_to_done("nginx", &mut events).await.len()
+    };
+    let answers = tokio::join!(answer(), answer(), answer());
+    for events in [answers.0, answers.1, answers.2] {
+        assert!(events > 50, "{events} events before [DONE]");
+    }
+    drop((nginx, servers));
+
+    // The control: keep-alive comments only every 15 s, and nginx cuts the answer after its
+    // first chunk, the role.
+    let servers = cluster_tests::start_all(&[&pace[..], &["--keep-alive-secs", "15"]].concat());
+    let upstreams: Vec<_> = servers.iter().map(|s| endpoint(s).addr).collect();
+    let nginx = Nginx::start(&upstreams, short_timeout);
+    let mut events = ask(&through(&nginx), body).await.events();
+    let role = events.next().await;
+    assert_eq!(role.id, "0", "{role:?}");
+    events.assert_closed().await;
+}

@@ -14,6 +14,7 @@ use tokio::io::AsyncWriteExt;
 use crate::client::{Endpoint, Events, Protocol, Response, Server, Target};
 use crate::defence::connect_from;
 use crate::operations::{metrics, read_past, sample, wait_for_sample};
+use crate::python;
 
 /// The route, and the content type it takes.
 const COMPLETIONS: &str = "/v1/chat/completions";
@@ -461,4 +462,50 @@ pub async fn answers_one_client_at_its_kept_limit_leaves_others_served(target: T
         other.write_all(request.as_bytes()).await.expect("send");
         read_past(&mut other, "\"role\":\"assistant\"", fw).await;
     }
+}
+
+/// The official Python `openai` package, `base_url` pointed at the server (over HTTP/2 when it
+/// speaks it): it streams an answer, gets the same one whole, and when it closes a stream after
+/// three tokens the server stops generating it.
+pub async fn answers_the_openai_python_package_streams_asks_whole_and_aborts(target: Target) {
+    // A token every 100 ms while it aborts: the client reads ahead what is already on its way.
+    let args = ["--think-ms", "0", "--token-ms", "100"];
+    let server = Server::start(target, &args).await;
+    let fw = target.framework;
+    let base_url = |server: &Server| {
+        let (scheme, port) = (server.protocol.scheme(), server.addr.port());
+        format!("{scheme}://127.0.0.1:{port}/v1")
+    };
+    let base_url_slow = base_url(&server);
+    let read = |line: &String| -> Value {
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("[{fw}] {line:?}: {e}"))
+    };
+    let (status, lines) = python::run(fw, "openai_answers.py", &[&base_url_slow, "abort"]).await;
+    assert_eq!(status, 0, "[{fw}] {lines:?}");
+    let aborted = read(&lines[0]);
+    assert_eq!(aborted["tokens"], 3, "[{fw}] {aborted}");
+    let text = wait_for_sample(
+        &server,
+        "sse_answers_cancelled_total",
+        1,
+        Duration::from_secs(3),
+    )
+    .await;
+    let generated = sample(&text, "sse_answer_tokens_total", fw);
+    assert!(
+        (3..=4).contains(&generated),
+        "[{fw}] {generated} tokens generated, 3 read"
+    );
+
+    let server = Server::start(target, &FAST).await;
+    let base_url = base_url(&server);
+    let (status, lines) = python::run(fw, "openai_answers.py", &[&base_url, "answer"]).await;
+    assert_eq!(status, 0, "[{fw}] {lines:?}");
+    let (streamed, whole) = (read(&lines[0]), read(&lines[1]));
+    let content = streamed["content"].as_str().unwrap_or_default();
+    let expected = "You asked: \"What does the openai package see?\" (6 words). Hello,";
+    assert!(content.starts_with(expected), "[{fw}] {streamed}");
+    assert_eq!(streamed["finish_reason"], "stop", "[{fw}] {streamed}");
+    assert_eq!(whole["content"], streamed["content"], "[{fw}]");
+    assert_eq!(whole["tokens"], streamed["tokens"], "[{fw}] {whole}");
 }

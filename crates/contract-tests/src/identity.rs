@@ -10,6 +10,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 use crate::client::{Events, Response, Server, Target};
+use crate::python;
 use crate::rooms::{assert_quiet, room_message};
 use crate::services::TempDir;
 use crate::tokens::{self, SECRET, bearer, claims, cookie, now, sign, sign_with, token, unsigned};
@@ -449,18 +450,6 @@ pub async fn identity_the_demo_sign_in_sets_an_http_only_cookie(target: Target) 
     );
 }
 
-/// The Python the clients' virtualenv holds: `$SSE_PYTHON` (set by `scripts/test.sh`), or the
-/// virtualenv's usual place.
-fn python() -> String {
-    std::env::var("SSE_PYTHON").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../target/python-clients/bin/python"
-        )
-        .into()
-    })
-}
-
 /// Runs `clients/read_with_bearer.py` on `path` with `token`, for `count` chat events; returns
 /// its exit status and its lines.
 async fn read_with_httpx_sse(
@@ -469,36 +458,14 @@ async fn read_with_httpx_sse(
     token: &str,
     count: usize,
 ) -> (i32, Vec<String>) {
-    let fw = server.framework;
     let url = format!(
         "{}://127.0.0.1:{}{path}",
         server.protocol.scheme(),
         server.addr.port()
     );
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/read_with_bearer.py");
-    let run = tokio::process::Command::new(python())
-        .args([script, &url, token, &count.to_string()])
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(20), run)
-        .await
-        .unwrap_or_else(|_| panic!("[{fw}] httpx-sse did not finish within 20 s"))
-        .unwrap_or_else(|e| {
-            panic!(
-                "[{fw}] cannot run {} ({e}): scripts/test.sh makes its virtualenv",
-                python()
-            )
-        });
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !stderr.contains("Traceback"),
-        "[{fw}] httpx-sse failed: {stderr}"
-    );
-    let lines = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    (output.status.code().unwrap_or(-1), lines)
+    let count = count.to_string();
+    let args = [url.as_str(), token, count.as_str()];
+    python::run(server.framework, "read_with_bearer.py", &args).await
 }
 
 /// A client we did not write, Python's `httpx-sse`, reads a private room with its token in an
