@@ -11,7 +11,7 @@ const PROTOCOL = performance.getEntriesByType("navigation")[0]?.nextHopProtocol 
 // `/?interval_ms=2000` sets every panel's interval before it connects.
 const INTERVAL = new URLSearchParams(location.search).get("interval_ms");
 
-for (const panel of document.querySelectorAll(".panel")) {
+for (const panel of document.querySelectorAll(".panel[data-path]")) {
   setUpPanel(panel);
 }
 showFramework();

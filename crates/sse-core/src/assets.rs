@@ -54,13 +54,14 @@ macro_rules! static_file {
 }
 
 /// Every file under `static/`, by name.
-const FILES: [(&str, Asset); 7] = [
+const FILES: [(&str, Asset); 8] = [
     static_file!("index.html", "text/html; charset=utf-8", PAGE_HEADERS),
     static_file!("compare.html", "text/html; charset=utf-8", COMPARE_HEADERS),
     static_file!("app.js", "text/javascript; charset=utf-8", NOSNIFF),
     static_file!("rooms.js", "text/javascript; charset=utf-8", NOSNIFF),
     static_file!("identity.js", "text/javascript; charset=utf-8", NOSNIFF),
     static_file!("compare.js", "text/javascript; charset=utf-8", NOSNIFF),
+    static_file!("assistant.js", "text/javascript; charset=utf-8", NOSNIFF),
     static_file!("style.css", "text/css; charset=utf-8", NOSNIFF),
 ];
 
