@@ -346,21 +346,18 @@ async fn post_chat(
 }
 
 /// `POST /v1/chat/completions`: an answer in OpenAI's shape, streamed or whole, from the raw
-/// payload as for the chat. A whole answer is generated before anything is sent: it stops
-/// when the connection is gone, as a stream does.
+/// payload as for the chat. A whole answer is generated before anything is sent. Over
+/// HTTP/1.1 actix drops this future when the connection closes, and the generation with it;
+/// over HTTP/2 it runs it as a task of its own and holds the request (and so the connection's
+/// token) until it returns, so a whole answer is generated to its end (docs/src/answers.md).
 async fn complete(
     state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Payload,
 ) -> HttpResponse {
     let client = client(&state, &request);
-    let answer = state.complete(client, post_headers(&request), body);
-    let gone = connection_gone(&request);
-    tokio::select! {
-        answer = answer => stream_response(&state, &request, answer),
-        // Nobody reads this.
-        () = gone => HttpResponse::NoContent().finish(),
-    }
+    let answer = state.complete(client, post_headers(&request), body).await;
+    stream_response(&state, &request, answer)
 }
 
 /// `GET /v1/streams/{id}`: the rest of a kept answer.
