@@ -163,3 +163,23 @@ async fn raw_shows_the_bytes_as_they_arrive() {
     );
     assert_eq!(output.status.code(), Some(0));
 }
+
+/// `sse watch -X POST` reads a streamed answer from each of our servers to its `[DONE]`, ids
+/// 0 on, and does not post it again.
+#[tokio::test]
+async fn our_answers_over_post_read_to_done_on_every_server() {
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"Hi"}],"stream":true}"#;
+    for which in Which::ALL {
+        let server = Running::start(which, &["--think-ms", "0", "--token-ms", "1"]);
+        let url = server.url("/v1/chat/completions");
+        let output = watch(&["--json", "-X", "POST", "--data", body, &url]).await;
+        let notes = String::from_utf8_lossy(&output.stderr);
+        let events = events(&output);
+        let last = events.last().map(|e| e["data"].clone());
+        assert_eq!(last, Some(Value::from("[DONE]")), "{which:?}: {notes}");
+        assert_eq!(events[0]["id"], "0", "{which:?}");
+        assert!(events.len() > 50, "{which:?}: {} events", events.len());
+        assert!(notes.contains("not reconnecting"), "{which:?}: {notes}");
+        assert_eq!(output.status.code(), Some(0), "{which:?}: {notes}");
+    }
+}
