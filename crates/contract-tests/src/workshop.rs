@@ -269,18 +269,19 @@ fn running_at(url: &str) -> std::net::SocketAddr {
 const LEAD: &str = "\n\n";
 
 /// A failing case panics inside its task, and the grader repeats that message in its own, with
-/// the rule: print only the grader's, so that a learner reads one message, not two. (A grader's
-/// test binary runs nothing but [`grade_step`], so every other panic is a case's.)
+/// the rule: print only the grader's, so that a learner reads one message, not two. And print
+/// it alone: with `RUST_BACKTRACE=1` (set on many machines) the default hook would follow it
+/// with a stack backtrace of the grader's internals, 150 lines that bury the one that matters.
+/// (A grader's test binary runs nothing but [`grade_step`], so every other panic is a case's.)
 fn quiet_inner_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let message = (info.payload().downcast_ref::<String>().map(String::as_str))
                 .or_else(|| info.payload().downcast_ref::<&str>().copied())
                 .unwrap_or_default();
             if message.starts_with(LEAD) {
-                default(info);
+                eprintln!("{message}");
             }
         }));
     });
