@@ -7,9 +7,12 @@
 #                            processes has already ended: a server that could not start (its
 #                            port taken, say) has said why on stderr.
 # python_clients             makes the virtualenv of the Python clients the contract suite
-#                            reads streams with (httpx-sse), from PyPI, pinned, in
+#                            reads streams with (httpx-sse, openai), from PyPI, pinned, in
 #                            target/python-clients, when missing or when the pins changed;
 #                            sets and exports $SSE_PYTHON.
+# node_clients               installs the JavaScript clients (the openai package) with npm ci
+#                            from their lock file into target/node-clients, when missing or
+#                            when the lock changed; sets and exports $SSE_NODE_MODULES.
 # start_redis                starts redis-server on the first free port from 6380, keeping
 #                            nothing on disk (its directory is a new one under /tmp); sets
 #                            $redis_url and $redis_pid.
@@ -50,6 +53,20 @@ python_clients() {
     fi
     SSE_PYTHON="$(cd "$venv" && pwd)/bin/python"
     export SSE_PYTHON
+}
+
+node_clients() {
+    modules="${CARGO_TARGET_DIR:-target}/node-clients"
+    lock=crates/contract-tests/clients/package-lock.json
+    if ! cmp -s "$lock" "$modules/package-lock.json" 2>/dev/null; then
+        echo "==> npm ci in $modules, from $lock"
+        rm -rf "$modules"
+        mkdir -p "$modules"
+        cp crates/contract-tests/clients/package.json "$lock" "$modules/"
+        (cd "$modules" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+    SSE_NODE_MODULES="$(cd "$modules" && pwd)/node_modules"
+    export SSE_NODE_MODULES
 }
 
 start_redis() {

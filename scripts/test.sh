@@ -20,8 +20,11 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 need chromium:chromium chromedriver:chromium-driver redis-server:redis-server redis-cli:redis-tools nginx:nginx ||
     echo "    the tests that need them will fail"
 
-# The Python clients some contract cases read with (httpx-sse), in a virtualenv of their own.
+# The clients some contract cases read with, which this project did not write: Python's
+# httpx-sse and openai in a virtualenv of their own, and the openai package for JavaScript,
+# installed with npm ci from its lock file.
 python_clients
+node_clients
 
 # The book (docs/) is built with mdBook, pinned like the packages above, and installed with
 # cargo when missing: without its web server and file watcher, which only `mdbook serve` uses

@@ -13,8 +13,8 @@ use tokio::io::AsyncWriteExt;
 
 use crate::client::{Endpoint, Events, Protocol, Response, Server, Target};
 use crate::defence::connect_from;
+use crate::foreign;
 use crate::operations::{metrics, read_past, sample, wait_for_sample};
-use crate::python;
 
 /// The route, and the content type it takes.
 const COMPLETIONS: &str = "/v1/chat/completions";
@@ -495,48 +495,78 @@ pub async fn answers_one_client_at_its_kept_limit_leaves_others_served(target: T
     }
 }
 
-/// The official Python `openai` package, `base_url` pointed at the server (over HTTP/2 when it
-/// speaks it): it streams an answer, gets the same one whole, and when it closes a stream after
-/// three tokens the server stops generating it.
-pub async fn answers_the_openai_python_package_streams_asks_whole_and_aborts(target: Target) {
-    // A token every 100 ms while it aborts: the client reads ahead what is already on its way.
-    let args = ["--think-ms", "0", "--token-ms", "100"];
-    let server = Server::start(target, &args).await;
-    let fw = target.framework;
-    let base_url = |server: &Server| {
-        let (scheme, port) = (server.protocol.scheme(), server.addr.port());
-        format!("{scheme}://127.0.0.1:{port}/v1")
-    };
-    let base_url_slow = base_url(&server);
-    let read = |line: &String| -> Value {
-        serde_json::from_str(line).unwrap_or_else(|e| panic!("[{fw}] {line:?}: {e}"))
-    };
-    let (status, lines) = python::run(fw, "openai_answers.py", &[&base_url_slow, "abort"]).await;
-    assert_eq!(status, 0, "[{fw}] {lines:?}");
-    let aborted = read(&lines[0]);
-    assert_eq!(aborted["tokens"], 3, "[{fw}] {aborted}");
-    let text = wait_for_sample(
-        &server,
-        "sse_answers_cancelled_total",
-        1,
-        Duration::from_secs(3),
-    )
-    .await;
-    let generated = sample(&text, "sse_answer_tokens_total", fw);
-    assert!(
-        (3..=4).contains(&generated),
-        "[{fw}] {generated} tokens generated, 3 read"
-    );
+/// The official `openai` packages, clients we did not write, each run on a script of
+/// `clients/` that prints one JSON line per answer.
+#[derive(Debug, Clone, Copy)]
+enum OpenAiPackage {
+    Python,
+    Node,
+}
 
-    let server = Server::start(target, &FAST).await;
-    let base_url = base_url(&server);
-    let (status, lines) = python::run(fw, "openai_answers.py", &[&base_url, "answer"]).await;
-    assert_eq!(status, 0, "[{fw}] {lines:?}");
-    let (streamed, whole) = (read(&lines[0]), read(&lines[1]));
-    let content = streamed["content"].as_str().unwrap_or_default();
-    let expected = "You asked: \"What does the openai package see?\" (6 words). Hello,";
-    assert!(content.starts_with(expected), "[{fw}] {streamed}");
-    assert_eq!(streamed["finish_reason"], "stop", "[{fw}] {streamed}");
-    assert_eq!(whole["content"], streamed["content"], "[{fw}]");
-    assert_eq!(whole["tokens"], streamed["tokens"], "[{fw}] {whole}");
+impl OpenAiPackage {
+    fn script(self) -> &'static str {
+        match self {
+            Self::Python => "openai_answers.py",
+            Self::Node => "openai_answers.cjs",
+        }
+    }
+
+    /// Runs its script in `mode` against `server`'s `/v1`; asserts it exits 0. Its lines.
+    async fn run(self, server: &Server, mode: &str) -> Vec<String> {
+        let (fw, script) = (server.framework, self.script());
+        let (scheme, port) = (server.protocol.scheme(), server.addr.port());
+        let base_url = format!("{scheme}://127.0.0.1:{port}/v1");
+        let args = [base_url.as_str(), mode];
+        let (status, lines) = match self {
+            Self::Python => foreign::python_script(fw, script, &args).await,
+            Self::Node => foreign::node_script(fw, script, &args).await,
+        };
+        assert_eq!(status, 0, "[{fw}] {script} {mode}: {lines:?}");
+        assert!(!lines.is_empty(), "[{fw}] {script} {mode} printed nothing");
+        lines
+    }
+}
+
+/// The official `openai` packages, for Python and for JavaScript on Node, `base_url` pointed at
+/// the server (Python over HTTP/2 when the server speaks it; Node's `fetch` speaks HTTP/1.1):
+/// each streams an answer, gets the same one whole, and when it closes a stream after three
+/// tokens the server stops generating it.
+pub async fn answers_the_openai_packages_for_python_and_node_stream_ask_whole_and_abort(
+    target: Target,
+) {
+    // A token every 100 ms while it aborts: a client reads ahead what is already on its way.
+    let slow = Server::start(target, &["--think-ms", "0", "--token-ms", "100"]).await;
+    let fast = Server::start(target, &FAST).await;
+    let fw = target.framework;
+    let line = |script: &str, line: &String| -> Value {
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("[{fw}] {script}: {line:?}: {e}"))
+    };
+    for (cancelled, package) in (1..).zip([OpenAiPackage::Python, OpenAiPackage::Node]) {
+        let script = package.script();
+        let before = sample(&metrics(&slow).await, "sse_answer_tokens_total", fw);
+        let aborted = line(script, &package.run(&slow, "abort").await[0]);
+        assert_eq!(aborted["tokens"], 3, "[{fw}] {script}: {aborted}");
+        let name = "sse_answers_cancelled_total";
+        let text = wait_for_sample(&slow, name, cancelled, Duration::from_secs(3)).await;
+        let generated = sample(&text, "sse_answer_tokens_total", fw) - before;
+        assert!(
+            (3..=4).contains(&generated),
+            "[{fw}] {script}: {generated} generated, 3 read"
+        );
+
+        let lines = package.run(&fast, "answer").await;
+        let (streamed, whole) = (line(script, &lines[0]), line(script, &lines[1]));
+        let content = streamed["content"].as_str().unwrap_or_default();
+        let expected = "You asked: \"What does the openai package see?\" (6 words). Hello,";
+        assert!(content.starts_with(expected), "[{fw}] {script}: {streamed}");
+        assert_eq!(
+            streamed["finish_reason"], "stop",
+            "[{fw}] {script}: {streamed}"
+        );
+        assert_eq!(whole["content"], streamed["content"], "[{fw}] {script}");
+        assert_eq!(
+            whole["tokens"], streamed["tokens"],
+            "[{fw}] {script}: {whole}"
+        );
+    }
 }

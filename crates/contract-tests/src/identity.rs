@@ -10,7 +10,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 use crate::client::{Events, Response, Server, Target};
-use crate::python;
+use crate::foreign;
 use crate::rooms::{assert_quiet, room_message};
 use crate::services::TempDir;
 use crate::tokens::{self, SECRET, bearer, claims, cookie, now, sign, sign_with, token, unsigned};
@@ -465,7 +465,7 @@ async fn read_with_httpx_sse(
     );
     let count = count.to_string();
     let args = [url.as_str(), token, count.as_str()];
-    python::run(server.framework, "read_with_bearer.py", &args).await
+    foreign::python_script(server.framework, "read_with_bearer.py", &args).await
 }
 
 /// A client we did not write, Python's `httpx-sse`, reads a private room with its token in an

@@ -23,11 +23,11 @@ pub mod cases;
 pub mod chat;
 pub mod client;
 pub mod defence;
+pub mod foreign;
 pub mod h2;
 #[cfg(feature = "identity")]
 pub mod identity;
 pub mod operations;
-pub mod python;
 pub mod rooms;
 pub mod services;
 pub mod tls;
@@ -97,7 +97,7 @@ macro_rules! contract_suite {
             answers::answers_keep_alive_while_the_model_thinks,
             answers::answers_resume_after_a_drop_and_delete_cancels,
             answers::answers_one_client_at_its_kept_limit_leaves_others_served,
-            answers::answers_the_openai_python_package_streams_asks_whole_and_aborts;
+            answers::answers_the_openai_packages_for_python_and_node_stream_ask_whole_and_abort;
             // Over raw HTTP/1.1 sockets: the connection itself is what they test.
             http1_only:
             cases::sigterm_ends_hundreds_of_streams_and_exits_zero_within_2s,
