@@ -1,11 +1,12 @@
 //! `sse-bench`: a load tool for SSE servers, since ordinary HTTP benchmarks wait for a response
 //! that never ends. `load` holds thousands of subscribers, `fanout` measures chat delivery,
 //! `storm` restarts a server under them, and `report` turns results into a table and a chart
-//! (to watch one stream by hand, `sse watch`, in `crates/sse-cli`). Run the client and the
+//! `answers` times streamed answers over `POST` and their stop (to watch one stream by hand, `sse watch`, in `crates/sse-cli`). Run the client and the
 //! server as separate processes: each side of 10,000 connections needs 10,000 file descriptors.
 //!
 //! `cargo run --release -p sse-bench -- --help`; `scripts/compare.sh` runs it on all three servers.
 
+mod answers;
 mod client;
 mod fanout;
 mod floor;
@@ -83,6 +84,26 @@ enum Command {
         pids: Vec<u32>,
         #[command(flatten)]
         run: Run,
+    },
+    /// N streamed answers at once (`POST /v1/chat/completions`): time to first token, token
+    /// gaps, server CPU; with `--abort`, all dropped after their first token, and how long
+    /// until the server stopped generating every one.
+    Answers {
+        /// The server, e.g. http://127.0.0.1:3000 (started with the pace to measure, such as
+        /// `--token-ms 40`: 25 tokens a second)
+        base: String,
+        /// Answers at once, one connection each.
+        #[arg(short, long, default_value_t = 1000)]
+        clients: u64,
+        /// Drop every answer after its first token, and time the server's stop.
+        #[arg(long)]
+        abort: bool,
+        /// The server's process id, to read its CPU from /proc.
+        #[arg(long)]
+        pid: Option<u32>,
+        /// Also write the result to this file as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// The restart storm: start a server, hold N subscribers on it, stop it with SIGTERM and
     /// start it again; every subscriber reconnects after `retry` with `Last-Event-ID`, as
@@ -201,6 +222,16 @@ async fn main() -> Result<(), Error> {
                 pids,
             };
             finish(Outcome::Rooms(rooms::run(work).await?), run.json)
+        }
+        Command::Answers {
+            base,
+            clients,
+            abort,
+            pid,
+            json,
+        } => {
+            let result = answers::run(&base, clients, abort, pid).await?;
+            finish(Outcome::Answers(result), json)
         }
         Command::Storm {
             path,

@@ -7,6 +7,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::answers::AnswersResult;
 use crate::client::Error;
 use crate::fanout::FanoutResult;
 use crate::load::LoadResult;
@@ -25,6 +26,9 @@ pub enum Outcome {
     Storm(StormResult),
     /// From `sse-bench rooms`: a table of its own, one row per run.
     Rooms(RoomsResult),
+    /// From `sse-bench answers`: not in the report's table (its figures are in the book's
+    /// chapter on streamed answers).
+    Answers(AnswersResult),
 }
 
 /// The speed goals, each for every server. Two are set against the yardsticks of the same run
@@ -44,6 +48,7 @@ impl Outcome {
             Outcome::Fanout(r) => &r.server,
             Outcome::Storm(r) => &r.server,
             Outcome::Rooms(r) => &r.setup,
+            Outcome::Answers(r) => &r.server,
         }
     }
 }
@@ -52,7 +57,8 @@ impl Outcome {
 /// order.
 fn columns(outcomes: &[Outcome]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for outcome in outcomes.iter().filter(|o| !matches!(o, Outcome::Rooms(_))) {
+    let tabled = |o: &&Outcome| !matches!(o, Outcome::Rooms(_) | Outcome::Answers(_));
+    for outcome in outcomes.iter().filter(tabled) {
         if !names.iter().any(|name| name == outcome.server()) {
             names.push(outcome.server().to_owned());
         }
