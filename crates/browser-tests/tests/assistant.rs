@@ -153,16 +153,7 @@ async fn assistant_a_resumable_answer_survives_a_reload(which: Which) {
     browser.close().await;
 }
 
-/// Runs each case against each server.
-macro_rules! for_each_server {
-    ($($case:ident),* $(,)?) => {
-        mod axum { $( #[tokio::test] async fn $case() { super::$case(super::Which::Axum).await } )* }
-        mod actix { $( #[tokio::test] async fn $case() { super::$case(super::Which::Actix).await } )* }
-        mod warp { $( #[tokio::test] async fn $case() { super::$case(super::Which::Warp).await } )* }
-    };
-}
-
-for_each_server!(
+browser_tests::for_each_server!(
     assistant_streams_token_by_token_and_stop_stops_the_server,
     assistant_a_resumable_answer_survives_a_reload,
 );

@@ -393,16 +393,7 @@ async fn over_http2_every_panel_of_three_tabs_runs_at_once(which: Which) {
     browser.close().await;
 }
 
-/// Runs each page case against each server.
-macro_rules! for_each_server {
-    ($($case:ident),* $(,)?) => {
-        mod axum { $( #[tokio::test] async fn $case() { super::$case(super::Which::Axum).await } )* }
-        mod actix { $( #[tokio::test] async fn $case() { super::$case(super::Which::Actix).await } )* }
-        mod warp { $( #[tokio::test] async fn $case() { super::$case(super::Which::Warp).await } )* }
-    };
-}
-
-for_each_server!(
+browser_tests::for_each_server!(
     page_shows_every_stream_and_the_framework,
     paragraph_appears_once_and_the_204_stops_the_browser,
     counter_resumes_after_disconnect_without_gap_or_repeat,

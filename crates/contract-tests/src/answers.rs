@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use eventsource_stream::Event;
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -262,11 +263,11 @@ pub async fn answers_stop_when_the_client_goes_away(target: Target) {
     ];
     let server = Server::start(target, &args).await;
     let fw = target.framework;
-    let body = ask_body("Stop me", json!({"stream": true}));
-    let mut connection = server.connect().await;
     let headers = [("content-type", JSON.as_bytes())];
+    let body = Bytes::from(ask_body("Stop me", json!({"stream": true})));
+    let mut connection = server.connect().await;
     let response = connection
-        .send(Method::POST, COMPLETIONS, &headers, body.clone().into())
+        .send(Method::POST, COMPLETIONS, &headers, body.clone())
         .await;
     let mut events = response.events();
     let role = events.next().await;
@@ -277,13 +278,7 @@ pub async fn answers_stop_when_the_client_goes_away(target: Target) {
         tokens += usize::from(!content(fw, std::slice::from_ref(&event)).is_empty());
     }
     drop(events);
-    let text = wait_for_sample(
-        &server,
-        "sse_answers_cancelled_total",
-        1,
-        Duration::from_secs(3),
-    )
-    .await;
+    let text = wait_for_cancelled(&server, 1, Duration::from_secs(3)).await;
     let generated = sample(&text, "sse_answer_tokens_total", fw);
     assert!(
         (3..=4).contains(&generated),
@@ -301,34 +296,18 @@ pub async fn answers_stop_when_the_client_goes_away(target: Target) {
         connection = server.connect().await;
     }
     let asked = Instant::now();
-    let response = connection
-        .send(Method::POST, COMPLETIONS, &headers, body.into())
-        .await;
-    drop(response);
-    wait_for_sample(
-        &server,
-        "sse_answers_cancelled_total",
-        2,
-        Duration::from_millis(1200),
-    )
-    .await;
+    drop(
+        connection
+            .send(Method::POST, COMPLETIONS, &headers, body)
+            .await,
+    );
+    wait_for_cancelled(&server, 2, Duration::from_millis(1200)).await;
     assert!(
         asked.elapsed() < Duration::from_millis(1500),
         "[{fw}] {:?}",
         asked.elapsed()
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let text = metrics(&server).await;
-    assert_eq!(
-        sample(&text, "sse_answer_tokens_total", fw),
-        generated,
-        "[{fw}] a token after"
-    );
-    assert_eq!(
-        sample(&text, "sse_streams_open{stream=\"answer\"}", fw),
-        0,
-        "[{fw}]"
-    );
+    assert_no_token_after(&server, generated).await;
     drop(connection);
 
     // A whole answer, its connection closed while the model thinks: nothing was sent yet, and
@@ -337,30 +316,37 @@ pub async fn answers_stop_when_the_client_goes_away(target: Target) {
     if target.framework == "actix" && target.protocol == Protocol::Http2 {
         return;
     }
-    let whole = ask_body("Stop me", json!({}));
+    let whole = Bytes::from(ask_body("Stop me", json!({})));
     let mut connection = server.connect().await;
-    let send = connection.send(Method::POST, COMPLETIONS, &headers, whole.into());
+    let send = connection.send(Method::POST, COMPLETIONS, &headers, whole);
+    let sent = tokio::time::timeout(Duration::from_millis(300), send).await;
     assert!(
-        tokio::time::timeout(Duration::from_millis(300), send)
-            .await
-            .is_err(),
-        "[{fw}]"
+        sent.is_err(),
+        "[{fw}] a whole answer came before the model thought"
     );
     drop(connection);
-    wait_for_sample(
-        &server,
-        "sse_answers_cancelled_total",
-        3,
-        Duration::from_millis(1200),
-    )
-    .await;
+    wait_for_cancelled(&server, 3, Duration::from_millis(1200)).await;
+    assert_no_token_after(&server, generated).await;
+}
+
+/// Waits until `/metrics` counts `cancelled` answers stopped, for at most `within`.
+async fn wait_for_cancelled(server: &Server, cancelled: u64, within: Duration) -> String {
+    wait_for_sample(server, "sse_answers_cancelled_total", cancelled, within).await
+}
+
+/// Waits past the next token's time, then checks that `/metrics` still counts `generated`
+/// tokens, and no answer stream open.
+async fn assert_no_token_after(server: &Server, generated: u64) {
+    let fw = server.framework;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let text = metrics(&server).await;
+    let text = metrics(server).await;
+    let tokens = sample(&text, "sse_answer_tokens_total", fw);
     assert_eq!(
-        sample(&text, "sse_answer_tokens_total", fw),
-        generated,
-        "[{fw}] a token after"
+        tokens, generated,
+        "[{fw}] tokens generated after the client went"
     );
+    let open = sample(&text, "sse_streams_open{stream=\"answer\"}", fw);
+    assert_eq!(open, 0, "[{fw}] answer streams open");
 }
 
 /// While the model thinks, the headers and the role chunk go out at once, then a keep-alive
