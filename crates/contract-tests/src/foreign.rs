@@ -31,13 +31,14 @@ pub fn node_modules() -> String {
     })
 }
 
-/// Runs `clients/{script}` with Python's virtualenv; see [`run`].
+/// Runs `clients/{script}` with the virtualenv's Python, for at most 20 s: its exit status and
+/// its lines, failing the test on a traceback.
 pub async fn python_script(fw: &str, script: &str, args: &[&str]) -> (i32, Vec<String>) {
     run(fw, Command::new(python()), script, args).await
 }
 
 /// Runs `clients/{script}` with Node, its packages from [`node_modules`], a self-signed
-/// certificate accepted (the servers' over HTTPS); see [`run`].
+/// certificate accepted (the servers' over HTTPS), as [`python_script`] runs Python.
 pub async fn node_script(fw: &str, script: &str, args: &[&str]) -> (i32, Vec<String>) {
     let modules = node_modules();
     assert!(
