@@ -376,8 +376,7 @@ async fn cancel_answer(
     request: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let origin = request.headers().get(header::ORIGIN).map(|v| v.as_bytes());
-    json_reply(state.cancel_answer(&id, origin, host(&request)))
+    json_reply(state.cancel_answer(&id, post_headers(&request)))
 }
 
 /// `POST /login`: the demo sign-in (`--demo-login`).

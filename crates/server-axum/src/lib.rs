@@ -209,8 +209,7 @@ async fn cancel_answer(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let origin = headers.get(header::ORIGIN).map(HeaderValue::as_bytes);
-    json_reply(state.cancel_answer(&id, origin, host_of(&uri, &headers)))
+    json_reply(state.cancel_answer(&id, PostHeaders::of(&uri, &headers)))
 }
 
 /// `POST /login`: the demo sign-in (`--demo-login`).

@@ -240,8 +240,7 @@ fn answer_routes(state: AppState) -> impl Filter<Extract = (Response,), Error = 
         .and(with_state(state.clone()))
         .and(request_head())
         .map(|id: String, state: AppState, head: Head| {
-            let PostHeaders { origin, host, .. } = head.post_headers();
-            json_reply(state.cancel_answer(&id, origin, host))
+            json_reply(state.cancel_answer(&id, head.post_headers()))
         });
     let preflight = id
         .and(preflight(state))

@@ -23,7 +23,7 @@ pub type AnswerEvents = Pin<Box<dyn Stream<Item = Bytes> + Send + Sync>>;
 
 /// What an answer route answers, before the glue's headers.
 pub enum Answered {
-    /// 200 with `Content-Type: application/json`: a whole completion, or a deletion.
+    /// 200 with `Content-Type: application/json`: a whole completion.
     Json(Value),
     /// 200 with `Content-Type: text/event-stream`.
     Events(AnswerEvents),
@@ -130,11 +130,11 @@ impl Answers {
     }
 
     /// `DELETE /v1/streams/{id}`: stops the answer and forgets it.
-    pub fn cancel(&self, id: &str) -> Answered {
+    pub fn cancel(&self, id: &str) -> Result<Value, ApiError> {
         if !self.kept.cancel(id) {
-            return Answered::Error(unknown(id));
+            return Err(unknown(id));
         }
-        Answered::Json(json!({ "id": id, "object": "chat.completion.deleted", "deleted": true }))
+        Ok(json!({ "id": id, "object": "chat.completion.deleted", "deleted": true }))
     }
 }
 

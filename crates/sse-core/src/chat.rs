@@ -177,8 +177,7 @@ where
     let mut headers_out = to.cors.post_headers(headers.origin, headers.host);
     let posted = async {
         let room = parse_room(room)?;
-        check_content_type(headers.content_type)?;
-        check_declared_length(headers.content_length, MAX_BODY_BYTES)?;
+        check_json_head(&headers, MAX_BODY_BYTES)?;
         let signed = match to.identity {
             None => None,
             Some(identity) => {
@@ -257,6 +256,13 @@ pub fn check_content_type(content_type: Option<&[u8]>) -> Result<(), Refused> {
         Some(essence) if essence.eq_ignore_ascii_case(b"application/json") => Ok(()),
         _ => Err(Refused::NotJson),
     }
+}
+
+/// What a JSON post's head must say before its body is read: `Content-Type: application/json`
+/// (415), and no `Content-Length` over `limit` (413, at once).
+pub fn check_json_head(headers: &PostHeaders<'_>, limit: usize) -> Result<(), Refused> {
+    check_content_type(headers.content_type)?;
+    check_declared_length(headers.content_length, limit)
 }
 
 /// A `Content-Length` over `limit` (for the chat, [`MAX_BODY_BYTES`]) is refused before a byte

@@ -127,8 +127,7 @@ impl Session<'_> {
             return self.not_here(&headers);
         };
         let signed_in = async {
-            chat::check_content_type(headers.content_type)?;
-            chat::check_declared_length(headers.content_length, chat::MAX_BODY_BYTES)?;
+            chat::check_json_head(&headers, chat::MAX_BODY_BYTES)?;
             self.limit
                 .check(&Poster::Address(client))
                 .map_err(Refused::TooMany)?;

@@ -443,17 +443,15 @@ impl AppState {
     }
 
     /// `DELETE /v1/streams/{id}`: stops a kept answer and forgets it.
-    pub fn cancel_answer(&self, id: &str, origin: Option<&[u8]>, host: Option<&[u8]>) -> JsonReply {
-        let cors = self.inner.cors.post_headers(origin, host);
+    pub fn cancel_answer(&self, id: &str, headers: PostHeaders<'_>) -> JsonReply {
+        let cors = self.inner.cors.post_headers(headers.origin, headers.host);
         match self.inner.answers.cancel(id) {
-            Answered::Error(error) => error.reply(cors),
-            Answered::Json(json) => JsonReply {
+            Ok(json) => JsonReply {
                 status: 200,
                 json: json.to_string(),
                 headers: cors,
             },
-            // `cancel` answers nothing else.
-            Answered::Events(_) | Answered::NoContent => JsonReply::error(500, "unexpected", cors),
+            Err(error) => error.reply(cors),
         }
     }
 
@@ -636,8 +634,7 @@ where
     E: std::fmt::Display,
 {
     let limit = answer_request::MAX_BODY_BYTES;
-    chat::check_content_type(headers.content_type)?;
-    chat::check_declared_length(headers.content_length, limit)?;
+    chat::check_json_head(&headers, limit)?;
     let body = chat::read_body_in_time(body, limit).await?;
     answer_request::parse(&body)
 }
