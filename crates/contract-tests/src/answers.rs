@@ -49,7 +49,7 @@ pub async fn ask(at: &Endpoint, body: String) -> Response {
 }
 
 /// An event's data as a chunk: JSON, `chat.completion.chunk`, with the answer's id.
-fn chunk(fw: &str, event: &Event) -> Value {
+pub fn chunk(fw: &str, event: &Event) -> Value {
     let chunk: Value = serde_json::from_str(&event.data)
         .unwrap_or_else(|e| panic!("[{fw}] a chunk is JSON ({e}): {:?}", event.data));
     assert_eq!(chunk["object"], "chat.completion.chunk", "[{fw}] {chunk}");
@@ -71,7 +71,7 @@ pub async fn read_to_done(fw: &str, events: &mut Events) -> Vec<Event> {
 }
 
 /// The content the chunks carry, in order.
-fn content(fw: &str, events: &[Event]) -> String {
+pub fn content(fw: &str, events: &[Event]) -> String {
     let delta = |event| chunk(fw, event)["choices"][0]["delta"]["content"].clone();
     events
         .iter()

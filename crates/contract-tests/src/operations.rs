@@ -19,7 +19,7 @@ const ROUTES: [(&str, &str); 4] = [
 
 /// The value of one sample of `/metrics`, e.g. `sse_streams_open{stream="clock"}`; panics when
 /// the text has no such line.
-pub(crate) fn sample(metrics: &str, name: &str, fw: &str) -> u64 {
+pub fn sample(metrics: &str, name: &str, fw: &str) -> u64 {
     metrics
         .lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))

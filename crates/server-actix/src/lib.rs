@@ -366,7 +366,10 @@ async fn resume_answer(
     request: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let answer = state.resume_answer(client(&state, &request), &id, stream_head(&request));
+    let client = client(&state, &request);
+    let answer = state
+        .resume_answer(client, &id, stream_head(&request))
+        .await;
     stream_response(&state, &request, answer)
 }
 
@@ -376,7 +379,7 @@ async fn cancel_answer(
     request: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
-    json_reply(state.cancel_answer(&id, post_headers(&request)))
+    json_reply(state.cancel_answer(&id, post_headers(&request)).await)
 }
 
 /// `POST /login`: the demo sign-in (`--demo-login`).

@@ -198,7 +198,9 @@ async fn resume_answer(
     headers: HeaderMap,
 ) -> Response {
     let client = state.client_of_request(peer.ip(), &headers);
-    let answer = state.resume_answer(client, &id, StreamHead::of(&uri, &headers));
+    let answer = state
+        .resume_answer(client, &id, StreamHead::of(&uri, &headers))
+        .await;
     stream_response(&state, answer)
 }
 
@@ -209,7 +211,11 @@ async fn cancel_answer(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    json_reply(state.cancel_answer(&id, PostHeaders::of(&uri, &headers)))
+    json_reply(
+        state
+            .cancel_answer(&id, PostHeaders::of(&uri, &headers))
+            .await,
+    )
 }
 
 /// `POST /login`: the demo sign-in (`--demo-login`).

@@ -230,17 +230,19 @@ fn answer_routes(state: AppState) -> impl Filter<Extract = (Response,), Error = 
         .and(with_state(state.clone()))
         .and(warp::ext::get::<Peer>())
         .and(request_head())
-        .map(|id: String, state: AppState, Peer(peer), head: Head| {
-            let client = state.client_of_request(peer.ip(), &head.headers);
-            let answer = state.resume_answer(client, &id, head.stream_head());
-            stream_response(&state, answer)
-        });
+        .then(
+            |id: String, state: AppState, Peer(peer), head: Head| async move {
+                let client = state.client_of_request(peer.ip(), &head.headers);
+                let answer = state.resume_answer(client, &id, head.stream_head()).await;
+                stream_response(&state, answer)
+            },
+        );
     let cancel = id
         .and(warp::delete())
         .and(with_state(state.clone()))
         .and(request_head())
-        .map(|id: String, state: AppState, head: Head| {
-            json_reply(state.cancel_answer(&id, head.post_headers()))
+        .then(|id: String, state: AppState, head: Head| async move {
+            json_reply(state.cancel_answer(&id, head.post_headers()).await)
         });
     let preflight = id
         .and(preflight(state))

@@ -277,6 +277,13 @@ fn usage(prompt: usize, completion: usize) -> Usage {
     }
 }
 
+/// Whether `id` has the shape of the ids answers are given: `chatcmpl-` and 32 hex digits. Any
+/// other is unknown without asking the store.
+pub fn is_answer_id(id: &str) -> bool {
+    id.strip_prefix("chatcmpl-")
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// `chatcmpl-` and 16 bytes from the operating system's random source, in hex.
 fn new_id() -> String {
     let mut bytes = [0u8; 16];
@@ -373,6 +380,16 @@ mod tests {
                 "messages":[{"role":"user","content":"hi there"}]}"#,
         ));
         assert!(answer.id.starts_with("chatcmpl-") && answer.id.len() == 41);
+        assert!(is_answer_id(&answer.id), "{}", answer.id);
+        for other in [
+            "chatcmpl-unknown",
+            "chatcmpl-",
+            "",
+            &answer.id[1..],
+            "chatcmpl-{x}",
+        ] {
+            assert!(!is_answer_id(other), "{other}");
+        }
         let pieces: Vec<Piece> = answer
             .generate(PACE, AnswerCounters::default())
             .collect()

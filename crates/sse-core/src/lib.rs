@@ -43,6 +43,7 @@ pub mod model;
 pub mod net;
 pub mod options;
 pub mod post_limit;
+pub mod redis_answers;
 pub mod redis_conn;
 pub mod redis_log;
 pub mod redis_status;

@@ -35,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::metronome::Metronome;
 use crate::options::{Framework, Options};
 use crate::post_limit::PostLimit;
+use crate::redis_answers::RedisAnswers;
 use crate::redis_log::RedisLog;
 use crate::reply::JsonReply;
 use crate::request::{BadQuery, StreamHead, StreamKind, StreamRequest};
@@ -135,10 +136,19 @@ impl AppState {
         let redis_status = chat.redis_status().cloned();
         let rooms = Arc::clone(chat.rooms());
         let metrics = Metrics::new(published, lagged, redis_status, rooms);
+        let shared_answers = match &chat {
+            ChatLog::Redis(redis) => Some(RedisAnswers::new(
+                redis.clone(),
+                options.answer_pace(),
+                options.kept_limits().keep_for,
+            )),
+            ChatLog::Memory(_) => None,
+        };
         let answers = Answers::new(
             options.answer_pace(),
             metrics.answers(),
             options.kept_limits(),
+            shared_answers,
             shutdown.clone(),
         );
         Self {
@@ -429,7 +439,12 @@ impl AppState {
 
     /// `GET /v1/streams/{id}` from `client`: the rest of a kept answer, after the request's
     /// `Last-Event-ID` (header, or `lastEventId` in the query).
-    pub fn resume_answer(&self, client: ClientKey, id: &str, head: StreamHead<'_>) -> StreamAnswer {
+    pub async fn resume_answer(
+        &self,
+        client: ClientKey,
+        id: &str,
+        head: StreamHead<'_>,
+    ) -> StreamAnswer {
         let cors = self.inner.cors.post_headers(head.origin, head.host);
         // No parameter of a stream route applies; only `lastEventId` is read.
         let last_event_id =
@@ -439,13 +454,14 @@ impl AppState {
             Ok(slot) => slot,
             Err(why) => return StreamAnswer::Json(busy_answer(&why, cors)),
         };
-        self.answered(self.inner.answers.resume(id, last_event_id), slot, cors)
+        let answered = self.inner.answers.resume(id, last_event_id).await;
+        self.answered(answered, slot, cors)
     }
 
     /// `DELETE /v1/streams/{id}`: stops a kept answer and forgets it.
-    pub fn cancel_answer(&self, id: &str, headers: PostHeaders<'_>) -> JsonReply {
+    pub async fn cancel_answer(&self, id: &str, headers: PostHeaders<'_>) -> JsonReply {
         let cors = self.inner.cors.post_headers(headers.origin, headers.host);
-        match self.inner.answers.cancel(id) {
+        match self.inner.answers.cancel(id).await {
             Ok(json) => JsonReply {
                 status: 200,
                 json: json.to_string(),
