@@ -20,9 +20,14 @@
 //! with no gap and no duplicate.
 // @end
 // @only-solution 6
-//! Step 6, shutdown and vanishing clients, solved: the whole workshop. On SIGTERM or Ctrl-C
-//! every stream ends and the server exits; `/health` counts the streams open, and a client
-//! that goes away is forgotten.
+//! Step 6, shutdown and vanishing clients, solved: on SIGTERM or Ctrl-C every stream ends and
+//! the server exits; `/health` counts the streams open, and a client that goes away is
+//! forgotten.
+// @end
+// @only-solution 7
+//! Step 7, an answer over POST, solved: the whole workshop. `POST /v1/chat/completions` streams
+//! a stand-in model's answer token by token in OpenAI's format, ends with `data: [DONE]`, and
+//! stops generating the moment its client goes away.
 // @end
 // @only-starter 1
 //! Step 1, the first stream. The server starts and prints its address; it has no stream yet.
@@ -49,11 +54,21 @@
 //! the stream is cut, not ended. Fix that, and add `/health` (see the TODOs and this step's
 //! README.md).
 // @end
+// @only-starter 7
+//! Step 7, an answer over POST. The request, its errors, the stand-in model and `/metrics` are
+//! written; `POST /v1/chat/completions` answers 501. Stream the answer (see the TODO and this
+//! step's README.md).
+// @end
 //!
 //! `cargo run`, then `curl -N http://127.0.0.1:3000/events`.
 // @only-starter 1
 
 // What the clock will need is here, unused until you write it.
+#![allow(dead_code, unused_imports)]
+// @end
+// @only-starter 7
+
+// What the answers will need is here, unused until you write it.
 #![allow(dead_code, unused_imports)]
 // @end
 
@@ -71,6 +86,9 @@ use std::time::Duration;
 
 // @from 5
 use axum::Json;
+// @end
+// @from-step 7
+use axum::body::Bytes;
 // @end
 use axum::extract::{Query, State};
 // @from 3
@@ -102,6 +120,11 @@ use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 // @from 5
 use serde::Serialize;
+// @end
+// @from-step 7
+use serde_json::{Value, json};
+// @end
+// @from 5
 use tokio::sync::broadcast;
 // @end
 // @from 6
@@ -124,6 +147,14 @@ struct Options {
     /// After this many seconds without a write, a comment keeps the connection alive.
     #[arg(long, default_value_t = 15)]
     keep_alive_secs: u64,
+// @end
+// @from-step 7
+    /// Answers: milliseconds the model thinks before its first token.
+    #[arg(long, default_value_t = 300)]
+    think_ms: u64,
+    /// Answers: milliseconds between two tokens.
+    #[arg(long, default_value_t = 40)]
+    token_ms: u64,
 // @end
 }
 
@@ -156,6 +187,10 @@ struct App {
     /// Streams open now, for `/health`.
     open: Arc<AtomicU64>,
 // @end
+// @from-step 7
+    /// What `/metrics` counts of the answers.
+    answers: Arc<AnswerCounts>,
+// @end
 }
 
 #[tokio::main]
@@ -178,6 +213,9 @@ async fn main() -> std::io::Result<()> {
         shutdown: shutdown.clone(),
         open: Arc::new(AtomicU64::new(0)),
 // @end
+// @from-step 7
+        answers: Arc::default(),
+// @end
     };
     let routes = Router::new()
 // @from 1
@@ -199,6 +237,10 @@ async fn main() -> std::io::Result<()> {
 // @end
 // @from 6
         .route("/health", get(health))
+// @end
+// @from-step 7
+        .route("/v1/chat/completions", post(complete))
+        .route("/metrics", get(metrics))
 // @end
         .with_state(app);
 // @from 6
@@ -547,5 +589,350 @@ async fn health(State(app): State<App>) -> Response {
     let open = app.open.load(Ordering::Relaxed);
     let health = serde_json::json!({ "status": "ok", "server": "axum", "open_streams": open });
     Json(health).into_response()
+}
+// @end
+// @from-step 7
+
+// What follows is given: the request an OpenAI client sends, its errors in OpenAI's shape, the
+// stand-in model, and `/metrics`. The lesson is `complete`, further down.
+
+/// The largest request body taken: a conversation is sent whole with every question.
+const MAX_BODY: usize = 64 * 1024;
+
+/// What `POST /v1/chat/completions` takes: the part of OpenAI's request the stand-in reads.
+#[derive(Debug, Deserialize)]
+struct Ask {
+    model: Option<String>,
+    messages: Vec<AskMessage>,
+    #[serde(default)]
+    stream: bool,
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    stream_options: StreamOptions,
+}
+
+#[derive(Debug, Deserialize)]
+struct AskMessage {
+    role: String,
+    #[serde(default)]
+    content: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StreamOptions {
+    /// A last chunk with the token counts, before `[DONE]`.
+    #[serde(default)]
+    include_usage: bool,
+}
+
+/// An error as OpenAI sends it: `{"error": {"message", "type", "param", "code"}}`, which the
+/// official clients raise as an exception with this message.
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    /// The field at fault, if one is.
+    param: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, param: Option<&str>, message: impl Into<String>) -> Self {
+        let param = param.map(str::to_owned);
+        Self { status, message: message.into(), param }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let error = json!({
+            "message": self.message,
+            "type": "invalid_request_error",
+            "param": self.param,
+            "code": null,
+        });
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+/// Reads and checks a request: JSON, at most `MAX_BODY` bytes, a model, known roles, a user
+/// message to answer, and `max_tokens` from 1 to 4096.
+fn read_ask(headers: &HeaderMap, body: &[u8]) -> Result<Ask, ApiError> {
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+    if !content_type.unwrap_or_default().starts_with("application/json") {
+        let message = "send the body as JSON, with Content-Type: application/json";
+        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, None, message));
+    }
+    if body.len() > MAX_BODY {
+        let message = format!("the body is over {MAX_BODY} bytes");
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, None, message));
+    }
+    let ask: Ask = serde_json::from_slice(body).map_err(|e| {
+        let message = format!("the body is not valid JSON for a chat request: {e}");
+        ApiError::new(StatusCode::BAD_REQUEST, None, message)
+    })?;
+    let invalid = |param: &str, message: String| {
+        Err(ApiError::new(StatusCode::BAD_REQUEST, Some(param), message))
+    };
+    if ask.model.as_deref().is_none_or(|model| model.trim().is_empty()) {
+        return invalid("model", "model is required: name one, any name".into());
+    }
+    const ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
+    for (i, message) in ask.messages.iter().enumerate() {
+        if !ROLES.contains(&message.role.as_str()) {
+            let role = format!("messages[{i}].role");
+            let roles = ROLES.join(", ");
+            return invalid(&role, format!("{role} is {:?}: a role is one of {roles}", message.role));
+        }
+    }
+    if !ask.messages.iter().any(|message| message.role == "user") {
+        let message = "messages holds no message with \"role\": \"user\": nothing to answer";
+        return invalid("messages", message.into());
+    }
+    if let Some(max) = ask.max_tokens.filter(|max| !(1..=4096).contains(max)) {
+        return invalid("max_tokens", format!("max_tokens is {max}: it must be 1 to 4096"));
+    }
+    Ok(ask)
+}
+
+/// The stand-in model, no weights: the question's words quoted (eight at most), their count,
+/// then the paragraph.
+fn stand_in_answer(question: &str) -> String {
+    let words: Vec<&str> = question.split_whitespace().collect();
+    let mut quoted = words[..words.len().min(8)].join(" ");
+    if words.len() > 8 {
+        quoted.push('…');
+    }
+    let count = match words.len() {
+        1 => "1 word".to_owned(),
+        n => format!("{n} words"),
+    };
+    format!("You asked: \"{quoted}\" ({count}). {}", SENTENCES.join(" "))
+}
+
+/// An answer cut into tokens: each word with the spaces before it, so that they join to it.
+fn tokens(answer: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    for c in answer.chars() {
+        let starts_a_word = c.is_whitespace() && current.ends_with(|c: char| !c.is_whitespace());
+        if starts_a_word {
+            tokens.push(std::mem::take(&mut current));
+        }
+        current.push(c);
+    }
+    tokens.push(current);
+    tokens
+}
+
+/// What `/metrics` counts: tokens generated, and answers that reached their end or did not.
+#[derive(Debug, Default)]
+struct AnswerCounts {
+    tokens: AtomicU64,
+    completed: AtomicU64,
+    cancelled: AtomicU64,
+}
+
+/// `GET /metrics`: the answers' counters, in the OpenMetrics text format.
+async fn metrics(State(app): State<App>) -> Response {
+    let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    let answers = &app.answers;
+    let text = format!(
+        "# TYPE sse_answer_tokens counter\nsse_answer_tokens_total {}\n\
+         # TYPE sse_answers_completed counter\nsse_answers_completed_total {}\n\
+         # TYPE sse_answers_cancelled counter\nsse_answers_cancelled_total {}\n# EOF\n",
+        count(&answers.tokens),
+        count(&answers.completed),
+        count(&answers.cancelled),
+    );
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([("content-type", content_type)], text).into_response()
+}
+// @end
+// @only-starter 7
+
+/// TODO(step 7): `POST /v1/chat/completions`. Read the request with `read_ask` (an error is
+/// its own response), answer the last user message with `stand_in_answer`, cut into `tokens`.
+/// With `"stream": true`, an event stream: a chunk with the role, then a chunk per token (the
+/// first after `--think-ms`, the others `--token-ms` apart), a chunk with `finish_reason`, the
+/// usage if asked, then `data: [DONE]`; every event's `id:` its index from 0. Without it, one
+/// `chat.completion` object. Count tokens and answers in `app.answers`: an answer whose client
+/// went away counts as cancelled. See this step's README.md.
+async fn complete() -> Response {
+    (StatusCode::NOT_IMPLEMENTED, "TODO(step 7): POST /v1/chat/completions").into_response()
+}
+// @end
+// @from 7
+
+/// One answer: who it is, what it says, and what the request asked of it.
+struct Answer {
+    /// `chatcmpl-` and a number no other answer of this process has.
+    id: String,
+    created: u64,
+    model: String,
+    tokens: Vec<String>,
+    /// Whether `max_tokens` cut it: `"finish_reason": "length"`.
+    cut: bool,
+    prompt_tokens: usize,
+    include_usage: bool,
+}
+
+impl Answer {
+    fn to(ask: Ask) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let since_1970 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let since_1970 = since_1970.unwrap_or_default();
+        let number = NEXT.fetch_add(1, Ordering::Relaxed);
+        let question = ask.messages.iter().rev().find(|m| m.role == "user");
+        let mut tokens = tokens(&stand_in_answer(&question.expect("checked").content));
+        let max = ask.max_tokens.map_or(usize::MAX, |max| max as usize);
+        let cut = tokens.len() > max;
+        tokens.truncate(max);
+        Self {
+            id: format!("chatcmpl-{:x}{number:08x}", since_1970.as_nanos()),
+            created: since_1970.as_secs(),
+            model: ask.model.unwrap_or_default(),
+            tokens,
+            cut,
+            prompt_tokens: ask.messages.iter().map(|m| m.content.split_whitespace().count()).sum(),
+            include_usage: ask.stream_options.include_usage,
+        }
+    }
+
+    fn finish_reason(&self) -> &'static str {
+        if self.cut { "length" } else { "stop" }
+    }
+
+    fn usage(&self) -> Value {
+        let completion = self.tokens.len();
+        json!({
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": self.prompt_tokens + completion,
+        })
+    }
+
+    /// A `chat.completion.chunk` with these `choices`.
+    fn chunk(&self, choices: Value) -> Value {
+        json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+        })
+    }
+
+    /// The `data:` of event `index` of the stream: the role, the tokens, the finish, the usage
+    /// if asked, then `[DONE]`; `None` after that.
+    fn event_data(&self, index: usize) -> Option<String> {
+        let choice = |delta: Value, finish: Option<&str>| {
+            json!([{ "index": 0, "delta": delta, "finish_reason": finish }])
+        };
+        let tokens = self.tokens.len();
+        let finish = tokens + 1;
+        let done = finish + 1 + usize::from(self.include_usage);
+        let chunk = match index {
+            0 => self.chunk(choice(json!({ "role": "assistant", "content": "" }), None)),
+            i if i <= tokens => self.chunk(choice(json!({ "content": self.tokens[i - 1] }), None)),
+            i if i == finish => self.chunk(choice(json!({}), Some(self.finish_reason()))),
+            i if i == done => return Some("[DONE]".to_owned()),
+            i if i < done => {
+                let mut chunk = self.chunk(json!([]));
+                chunk["usage"] = self.usage();
+                chunk
+            }
+            _ => return None,
+        };
+        Some(chunk.to_string())
+    }
+}
+
+/// An answer being generated, as `/metrics` sees it: counted as completed once its end is
+/// handed over, and as cancelled if it is dropped first. The stream owns it, and axum drops
+/// the stream when the client goes away: so the generation, which is the stream, stops there.
+struct Generation {
+    counts: Arc<AnswerCounts>,
+    completed: bool,
+}
+
+impl Generation {
+    fn new(counts: &Arc<AnswerCounts>) -> Self {
+        Self { counts: Arc::clone(counts), completed: false }
+    }
+
+    fn token(&self) {
+        self.counts.tokens.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn complete(&mut self) {
+        self.completed = true;
+        self.counts.completed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        if !self.completed {
+            self.counts.cancelled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The time before token `n` (from 0): the model thinks before the first.
+fn pause_before(options: &Options, n: usize) -> Duration {
+    let ms = if n == 0 { options.think_ms } else { options.token_ms };
+    Duration::from_millis(ms)
+}
+
+/// `POST /v1/chat/completions`: the stand-in's answer, streamed as OpenAI streams it, or whole.
+async fn complete(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let ask = match read_ask(&headers, &body) {
+        Ok(ask) => ask,
+        Err(error) => return error.into_response(),
+    };
+    let stream = ask.stream;
+    let answer = Answer::to(ask);
+    let generation = Generation::new(&app.answers);
+    if !stream {
+        return whole(&app.options, answer, generation).await;
+    }
+    // Nothing is generated ahead of what is sent: each event is made when axum asks for it.
+    let options = app.options.clone();
+    let events = stream::unfold((answer, generation, 0), move |(answer, mut generation, i)| {
+        let options = options.clone();
+        async move {
+            let data = answer.event_data(i)?;
+            if (1..=answer.tokens.len()).contains(&i) {
+                tokio::time::sleep(pause_before(&options, i - 1)).await;
+                generation.token();
+            }
+            if data == "[DONE]" {
+                generation.complete();
+            }
+            let event = Event::default().id(i.to_string()).data(data);
+            Some((event, (answer, generation, i + 1)))
+        }
+    });
+    // The headers go out at once, and keep-alive comments while the model thinks.
+    event_stream(&app, events)
+}
+
+/// Without `"stream": true`: one `chat.completion`, once every token has been generated at the
+/// same pace. axum drops this future if the client goes, and the generation with it.
+async fn whole(options: &Options, answer: Answer, mut generation: Generation) -> Response {
+    for n in 0..answer.tokens.len() {
+        tokio::time::sleep(pause_before(options, n)).await;
+        generation.token();
+    }
+    generation.complete();
+    let message = json!({ "role": "assistant", "content": answer.tokens.concat() });
+    let completion = json!({
+        "id": answer.id,
+        "object": "chat.completion",
+        "created": answer.created,
+        "model": answer.model,
+        "choices": [{ "index": 0, "message": message, "finish_reason": answer.finish_reason() }],
+        "usage": answer.usage(),
+    });
+    Json(completion).into_response()
 }
 // @end

@@ -33,6 +33,7 @@ STEPS = [
     "02_reconnecting/02_retry_and_keep_alive",
     "03_chat/01_chat",
     "04_going_away/01_shutdown",
+    "05_answers/01_answer_over_post",
 ]
 MARK = re.compile(r"\s*// @(from|until|from-step|until-step|only-solution|only-starter) (\d+)$")
 END = re.compile(r"\s*// @end$")

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::client::{Protocol, Target};
-use crate::{cases, chat};
+use crate::{answers, cases, chat};
 
 /// A case of the suite, boxed so that the table below can hold them all.
 type Case = fn(Target) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -35,7 +35,7 @@ pub struct Rule {
 
 /// One step of the workshop.
 pub struct Step {
-    /// 1 to 6.
+    /// 1 to 7.
     pub number: u8,
     /// Its title, as its exercise's README has it.
     pub title: &'static str,
@@ -57,8 +57,8 @@ macro_rules! rule {
     };
 }
 
-/// The six steps.
-pub const STEPS: [Step; 6] = [
+/// The seven steps.
+pub const STEPS: [Step; 7] = [
     Step {
         number: 1,
         title: "the first stream",
@@ -181,6 +181,38 @@ pub const STEPS: [Step; 6] = [
                 cases::health_reports_the_framework_and_open_streams,
                 "GET /health says {\"status\": \"ok\", \"server\": NAME, \"open_streams\": n}, \
                  and n drops when a client goes away"
+            ,
+                own_server: true),
+        ],
+    },
+    Step {
+        number: 7,
+        title: "an answer over POST",
+        rules: &[
+            rule!(
+                answers::answers_stream_openai_chunks_with_ids_then_done,
+                "POST /v1/chat/completions with \"stream\": true answers an event stream of \
+                 OpenAI chunks: the role, a token each, the finish_reason, the usage if asked, \
+                 then `data: [DONE]`, each event's id its index from 0"
+            ,
+                own_server: true),
+            rule!(
+                answers::answers_whole_is_one_chat_completion,
+                "without \"stream\": true, one chat.completion object with the same text and \
+                 its usage"
+            ,
+                own_server: true),
+            rule!(
+                answers::answers_bad_requests_get_openai_errors_naming_what,
+                "a bad request gets 400, 413 or 415 with OpenAI's {\"error\": {\"message\", \
+                 \"type\", \"param\", \"code\"}}, naming what was wrong"
+            ,
+                own_server: true),
+            rule!(
+                answers::answers_stop_when_the_client_goes_away,
+                "when the client goes away the generation stops, within one token, before the \
+                 first token as well: /metrics counts the tokens and the answers completed and \
+                 cancelled"
             ,
                 own_server: true),
         ],

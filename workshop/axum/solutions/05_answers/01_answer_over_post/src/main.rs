@@ -1,0 +1,729 @@
+//! Step 7, an answer over POST, solved: the whole workshop. `POST /v1/chat/completions` streams
+//! a stand-in model's answer token by token in OpenAI's format, ends with `data: [DONE]`, and
+//! stops generating the moment its client goes away.
+//!
+//! `cargo run`, then `curl -N http://127.0.0.1:3000/events`.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::routing::post;
+use clap::Parser;
+use futures_util::stream::{self, Stream, StreamExt};
+use serde::Deserialize;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// The options the grader starts the server with.
+#[derive(Debug, Clone, Parser)]
+struct Options {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// The port; 0 picks a free one.
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// How long a browser waits before reconnecting, sent as `retry:`.
+    #[arg(long, default_value_t = 3000)]
+    retry_ms: u64,
+    /// After this many seconds without a write, a comment keeps the connection alive.
+    #[arg(long, default_value_t = 15)]
+    keep_alive_secs: u64,
+    /// Answers: milliseconds the model thinks before its first token.
+    #[arg(long, default_value_t = 300)]
+    think_ms: u64,
+    /// Answers: milliseconds between two tokens.
+    #[arg(long, default_value_t = 40)]
+    token_ms: u64,
+}
+
+/// The seed's paragraph, one sentence per event.
+const SENTENCES: [&str; 5] = [
+    "Hello, this is an example of a continuous text output.",
+    "It contains multiple sentences, each of which will be sent to the client as an event.",
+    "This is to simulate the functionality of Server-Sent Events (SSE).",
+    "We can use this method to push real-time updates.",
+    "End of sample text, thank you!",
+];
+
+/// What every handler can reach.
+#[derive(Clone)]
+struct App {
+    options: Options,
+    chat: Arc<Mutex<Chat>>,
+    /// Cancelled on SIGTERM or Ctrl-C: every stream ends, so that the server can stop.
+    shutdown: CancellationToken,
+    /// Streams open now, for `/health`.
+    open: Arc<AtomicU64>,
+    /// What `/metrics` counts of the answers.
+    answers: Arc<AnswerCounts>,
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let options = Options::parse();
+    let listener = tokio::net::TcpListener::bind((options.host.as_str(), options.port)).await?;
+    // Tests and scripts read the port from this line: print it first, and only once bound.
+    println!("listening on http://{}/ (axum)", listener.local_addr()?);
+    let shutdown = CancellationToken::new();
+    let app = App {
+        options,
+        chat: Arc::new(Mutex::new(Chat::new())),
+        shutdown: shutdown.clone(),
+        open: Arc::new(AtomicU64::new(0)),
+        answers: Arc::default(),
+    };
+    let routes = Router::new()
+        .route("/events", get(clock))
+        .route("/events/paragraph", get(paragraph))
+        .route("/chat", post(publish))
+        .route("/events/chat", get(chat))
+        .route("/health", get(health))
+        .route("/v1/chat/completions", post(complete))
+        .route("/metrics", get(metrics))
+        .with_state(app);
+    // axum's graceful shutdown waits for every response to end, and an event stream never ends
+    // by itself: the token ends them.
+    let stop = async move {
+        signal().await;
+        shutdown.cancel();
+    };
+    axum::serve(listener, routes)
+        .with_graceful_shutdown(stop)
+        .await
+}
+
+/// Resolves on SIGTERM (what `kill` and service managers send) or Ctrl-C (SIGINT).
+async fn signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a signal handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// The pace of a stream: `?interval_ms=250`.
+#[derive(Debug, Deserialize)]
+struct Pace {
+    #[serde(default = "one_second")]
+    interval_ms: u64,
+    /// A browser cannot set `Last-Event-ID` on its first connect; a page can pass it here.
+    #[serde(rename = "lastEventId")]
+    last_event_id: Option<String>,
+}
+
+fn one_second() -> u64 {
+    1000
+}
+
+/// The id a client resumes after: the `Last-Event-ID` header, or the `lastEventId` query
+/// parameter when there is no header. Anything but a number means "start fresh": a 400 would
+/// make the browser give up for good.
+fn resume_after(headers: &HeaderMap, query: Option<&str>) -> Option<u64> {
+    match headers.get("last-event-id") {
+        // `to_str()` refuses bytes that are not ASCII; read them as UTF-8 instead.
+        Some(value) => std::str::from_utf8(value.as_bytes())
+            .ok()?
+            .trim()
+            .parse()
+            .ok(),
+        None => query?.trim().parse().ok(),
+    }
+}
+
+/// Turns a stream of events into the response every stream shares: the headers the browser
+/// and the proxies on the way need.
+fn event_stream(app: &App, events: impl Stream<Item = Event> + Send + 'static) -> Response {
+    // `retry:` first: how long the browser waits before reconnecting.
+    let retry = Event::default().retry(Duration::from_millis(app.options.retry_ms));
+    let events = stream::once(async move { retry }).chain(events);
+    // The stream ends when the server shuts down, and counts as open until it is dropped
+    // (which axum does when the client goes away).
+    let open = OpenStream::new(&app.open);
+    let events = events
+        .take_until(app.shutdown.clone().cancelled_owned())
+        .map(move |event| {
+            let _still_open = &open;
+            event
+        });
+    let sse = Sse::new(events.map(Ok::<_, Infallible>));
+    // A comment after every `--keep-alive-secs` without a write, so that no proxy on the way
+    // closes the connection as idle. axum restarts the timer after each event.
+    let keep_alive = KeepAlive::new()
+        .interval(Duration::from_secs(app.options.keep_alive_secs))
+        .text("keep-alive");
+    let sse = sse.keep_alive(keep_alive);
+    // axum sets `Content-Type: text/event-stream` and `Cache-Control: no-cache`.
+    let headers = [
+        // nginx buffers responses unless told not to, which would hold events back.
+        ("x-accel-buffering", "no"),
+        // Pages from any origin may read the streams.
+        ("access-control-allow-origin", "*"),
+    ];
+    (headers, sse).into_response()
+}
+
+/// `GET /events`: the server's time, at once, then every `interval_ms`.
+async fn clock(State(app): State<App>, Query(pace): Query<Pace>, headers: HeaderMap) -> Response {
+    let first = resume_after(&headers, pace.last_event_id.as_deref()).map_or(1, |n| n + 1);
+    // An interval's first tick is at once; later ticks keep to the pace even if a write was
+    // slow.
+    let ticker = tokio::time::interval(Duration::from_millis(pace.interval_ms));
+    let ticks = stream::unfold((ticker, first), |(mut ticker, id)| async move {
+        ticker.tick().await;
+        let now = chrono::Local::now().to_rfc2822();
+        let event = Event::default().id(id.to_string()).data(now);
+        Some((event, (ticker, id + 1)))
+    });
+    event_stream(&app, ticks)
+}
+
+/// `GET /events/paragraph`: the five sentences, one per `interval_ms`, then `end`.
+async fn paragraph(
+    State(app): State<App>,
+    Query(pace): Query<Pace>,
+    headers: HeaderMap,
+) -> Response {
+    let after = resume_after(&headers, pace.last_event_id.as_deref()).unwrap_or(0);
+    if after >= SENTENCES.len() as u64 {
+        // Nothing left: 204 tells the browser to stop reconnecting.
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let sentences = (after as usize..SENTENCES.len())
+        .map(|i| Event::default().id((i + 1).to_string()).data(SENTENCES[i]));
+    // No id on `end`: a browser reconnecting after it still sends the last sentence's id.
+    let end = Event::default()
+        .event("end")
+        .data("The paragraph is complete.");
+    let events = sentences.chain([end]);
+    // The first tick is at once, then one per interval.
+    let ticker = tokio::time::interval(Duration::from_millis(pace.interval_ms));
+    let paced = stream::unfold((ticker, events), |(mut ticker, mut events)| async move {
+        let event = events.next()?;
+        ticker.tick().await;
+        Some((event, (ticker, events)))
+    });
+    event_stream(&app, paced)
+}
+
+/// One chat message, as the stream sends it in `data:`.
+#[derive(Debug, Clone, Serialize)]
+struct Message {
+    id: u64,
+    user: String,
+    text: String,
+    /// When it was posted, RFC 3339.
+    time: String,
+}
+
+/// The chat: the last messages, and a channel to the streams open now.
+struct Chat {
+    history: VecDeque<Message>,
+    next_id: u64,
+    live: broadcast::Sender<Message>,
+}
+
+/// Messages kept for replay.
+const HISTORY: usize = 1000;
+
+impl Chat {
+    fn new() -> Self {
+        // A stream that falls more than 1024 messages behind loses the oldest (see `chat`).
+        let (live, _) = broadcast::channel(1024);
+        Self {
+            history: VecDeque::with_capacity(HISTORY),
+            next_id: 1,
+            live,
+        }
+    }
+}
+
+/// What `POST /chat` takes.
+#[derive(Debug, Deserialize)]
+struct Post {
+    user: String,
+    text: String,
+}
+
+/// `POST /chat`: gives the message the next id, keeps it, and sends it to every open stream.
+async fn publish(State(app): State<App>, Json(post): Json<Post>) -> Response {
+    let mut chat = app
+        .chat
+        .lock()
+        .expect("no thread panics while holding the chat");
+    let message = Message {
+        id: chat.next_id,
+        user: post.user,
+        text: post.text,
+        time: chrono::Utc::now().to_rfc3339(),
+    };
+    chat.next_id += 1;
+    if chat.history.len() == HISTORY {
+        chat.history.pop_front();
+    }
+    chat.history.push_back(message.clone());
+    // Sent under the lock, so that a stream subscribing gets each message exactly once: from
+    // the history or from the channel. No stream open is fine: `send` fails, nothing is lost.
+    let _ = chat.live.send(message.clone());
+    (
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "id": message.id })),
+    )
+        .into_response()
+}
+
+/// `GET /events/chat` takes `?history=n` (how many past messages first, default 10) and
+/// `?lastEventId=`.
+#[derive(Debug, Deserialize)]
+struct ChatQuery {
+    #[serde(default = "ten")]
+    history: usize,
+    #[serde(rename = "lastEventId")]
+    last_event_id: Option<String>,
+}
+
+fn ten() -> usize {
+    10
+}
+
+/// `GET /events/chat`: after `Last-Event-ID: n` every kept message after n, else the last
+/// `history`; then each new message as it is posted.
+async fn chat(
+    State(app): State<App>,
+    Query(query): Query<ChatQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let after = resume_after(&headers, query.last_event_id.as_deref());
+    let (past, live) = {
+        // One lock for both: no message can fall between the history and the channel.
+        let chat = app
+            .chat
+            .lock()
+            .expect("no thread panics while holding the chat");
+        let past: Vec<Message> = match after {
+            Some(n) => chat.history.iter().filter(|m| m.id > n).cloned().collect(),
+            None => {
+                let skip = chat.history.len().saturating_sub(query.history);
+                chat.history.iter().skip(skip).cloned().collect()
+            }
+        };
+        (past, chat.live.subscribe())
+    };
+    let live = stream::unfold(live, |mut live| async move {
+        loop {
+            match live.recv().await {
+                Ok(message) => return Some((message, live)),
+                // Too slow: the channel dropped this stream's oldest messages. It goes on with
+                // the next (our servers also send an `event: lagged` saying how many).
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let events = stream::iter(past).chain(live).map(|message| {
+        let data = serde_json::to_string(&message).expect("a message is always JSON");
+        Event::default()
+            .event("chat")
+            .id(message.id.to_string())
+            .data(data)
+    });
+    event_stream(&app, events)
+}
+
+/// Counts a stream as open from its creation until it is dropped.
+struct OpenStream(Arc<AtomicU64>);
+
+impl OpenStream {
+    fn new(open: &Arc<AtomicU64>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(open))
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `GET /health`: `{"status": "ok", "server": "axum", "open_streams": n}`.
+async fn health(State(app): State<App>) -> Response {
+    let open = app.open.load(Ordering::Relaxed);
+    let health = serde_json::json!({ "status": "ok", "server": "axum", "open_streams": open });
+    Json(health).into_response()
+}
+
+// What follows is given: the request an OpenAI client sends, its errors in OpenAI's shape, the
+// stand-in model, and `/metrics`. The lesson is `complete`, further down.
+
+/// The largest request body taken: a conversation is sent whole with every question.
+const MAX_BODY: usize = 64 * 1024;
+
+/// What `POST /v1/chat/completions` takes: the part of OpenAI's request the stand-in reads.
+#[derive(Debug, Deserialize)]
+struct Ask {
+    model: Option<String>,
+    messages: Vec<AskMessage>,
+    #[serde(default)]
+    stream: bool,
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    stream_options: StreamOptions,
+}
+
+#[derive(Debug, Deserialize)]
+struct AskMessage {
+    role: String,
+    #[serde(default)]
+    content: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StreamOptions {
+    /// A last chunk with the token counts, before `[DONE]`.
+    #[serde(default)]
+    include_usage: bool,
+}
+
+/// An error as OpenAI sends it: `{"error": {"message", "type", "param", "code"}}`, which the
+/// official clients raise as an exception with this message.
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    /// The field at fault, if one is.
+    param: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, param: Option<&str>, message: impl Into<String>) -> Self {
+        let param = param.map(str::to_owned);
+        Self {
+            status,
+            message: message.into(),
+            param,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let error = json!({
+            "message": self.message,
+            "type": "invalid_request_error",
+            "param": self.param,
+            "code": null,
+        });
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+/// Reads and checks a request: JSON, at most `MAX_BODY` bytes, a model, known roles, a user
+/// message to answer, and `max_tokens` from 1 to 4096.
+fn read_ask(headers: &HeaderMap, body: &[u8]) -> Result<Ask, ApiError> {
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+    if !content_type
+        .unwrap_or_default()
+        .starts_with("application/json")
+    {
+        let message = "send the body as JSON, with Content-Type: application/json";
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            message,
+        ));
+    }
+    if body.len() > MAX_BODY {
+        let message = format!("the body is over {MAX_BODY} bytes");
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, None, message));
+    }
+    let ask: Ask = serde_json::from_slice(body).map_err(|e| {
+        let message = format!("the body is not valid JSON for a chat request: {e}");
+        ApiError::new(StatusCode::BAD_REQUEST, None, message)
+    })?;
+    let invalid = |param: &str, message: String| {
+        Err(ApiError::new(StatusCode::BAD_REQUEST, Some(param), message))
+    };
+    if ask
+        .model
+        .as_deref()
+        .is_none_or(|model| model.trim().is_empty())
+    {
+        return invalid("model", "model is required: name one, any name".into());
+    }
+    const ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
+    for (i, message) in ask.messages.iter().enumerate() {
+        if !ROLES.contains(&message.role.as_str()) {
+            let role = format!("messages[{i}].role");
+            let roles = ROLES.join(", ");
+            return invalid(
+                &role,
+                format!("{role} is {:?}: a role is one of {roles}", message.role),
+            );
+        }
+    }
+    if !ask.messages.iter().any(|message| message.role == "user") {
+        let message = "messages holds no message with \"role\": \"user\": nothing to answer";
+        return invalid("messages", message.into());
+    }
+    if let Some(max) = ask.max_tokens.filter(|max| !(1..=4096).contains(max)) {
+        return invalid(
+            "max_tokens",
+            format!("max_tokens is {max}: it must be 1 to 4096"),
+        );
+    }
+    Ok(ask)
+}
+
+/// The stand-in model, no weights: the question's words quoted (eight at most), their count,
+/// then the paragraph.
+fn stand_in_answer(question: &str) -> String {
+    let words: Vec<&str> = question.split_whitespace().collect();
+    let mut quoted = words[..words.len().min(8)].join(" ");
+    if words.len() > 8 {
+        quoted.push('…');
+    }
+    let count = match words.len() {
+        1 => "1 word".to_owned(),
+        n => format!("{n} words"),
+    };
+    format!("You asked: \"{quoted}\" ({count}). {}", SENTENCES.join(" "))
+}
+
+/// An answer cut into tokens: each word with the spaces before it, so that they join to it.
+fn tokens(answer: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    for c in answer.chars() {
+        let starts_a_word = c.is_whitespace() && current.ends_with(|c: char| !c.is_whitespace());
+        if starts_a_word {
+            tokens.push(std::mem::take(&mut current));
+        }
+        current.push(c);
+    }
+    tokens.push(current);
+    tokens
+}
+
+/// What `/metrics` counts: tokens generated, and answers that reached their end or did not.
+#[derive(Debug, Default)]
+struct AnswerCounts {
+    tokens: AtomicU64,
+    completed: AtomicU64,
+    cancelled: AtomicU64,
+}
+
+/// `GET /metrics`: the answers' counters, in the OpenMetrics text format.
+async fn metrics(State(app): State<App>) -> Response {
+    let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    let answers = &app.answers;
+    let text = format!(
+        "# TYPE sse_answer_tokens counter\nsse_answer_tokens_total {}\n\
+         # TYPE sse_answers_completed counter\nsse_answers_completed_total {}\n\
+         # TYPE sse_answers_cancelled counter\nsse_answers_cancelled_total {}\n# EOF\n",
+        count(&answers.tokens),
+        count(&answers.completed),
+        count(&answers.cancelled),
+    );
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([("content-type", content_type)], text).into_response()
+}
+
+/// One answer: who it is, what it says, and what the request asked of it.
+struct Answer {
+    /// `chatcmpl-` and a number no other answer of this process has.
+    id: String,
+    created: u64,
+    model: String,
+    tokens: Vec<String>,
+    /// Whether `max_tokens` cut it: `"finish_reason": "length"`.
+    cut: bool,
+    prompt_tokens: usize,
+    include_usage: bool,
+}
+
+impl Answer {
+    fn to(ask: Ask) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let since_1970 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let since_1970 = since_1970.unwrap_or_default();
+        let number = NEXT.fetch_add(1, Ordering::Relaxed);
+        let question = ask.messages.iter().rev().find(|m| m.role == "user");
+        let mut tokens = tokens(&stand_in_answer(&question.expect("checked").content));
+        let max = ask.max_tokens.map_or(usize::MAX, |max| max as usize);
+        let cut = tokens.len() > max;
+        tokens.truncate(max);
+        Self {
+            id: format!("chatcmpl-{:x}{number:08x}", since_1970.as_nanos()),
+            created: since_1970.as_secs(),
+            model: ask.model.unwrap_or_default(),
+            tokens,
+            cut,
+            prompt_tokens: ask
+                .messages
+                .iter()
+                .map(|m| m.content.split_whitespace().count())
+                .sum(),
+            include_usage: ask.stream_options.include_usage,
+        }
+    }
+
+    fn finish_reason(&self) -> &'static str {
+        if self.cut { "length" } else { "stop" }
+    }
+
+    fn usage(&self) -> Value {
+        let completion = self.tokens.len();
+        json!({
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": self.prompt_tokens + completion,
+        })
+    }
+
+    /// A `chat.completion.chunk` with these `choices`.
+    fn chunk(&self, choices: Value) -> Value {
+        json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+        })
+    }
+
+    /// The `data:` of event `index` of the stream: the role, the tokens, the finish, the usage
+    /// if asked, then `[DONE]`; `None` after that.
+    fn event_data(&self, index: usize) -> Option<String> {
+        let choice = |delta: Value, finish: Option<&str>| json!([{ "index": 0, "delta": delta, "finish_reason": finish }]);
+        let tokens = self.tokens.len();
+        let finish = tokens + 1;
+        let done = finish + 1 + usize::from(self.include_usage);
+        let chunk = match index {
+            0 => self.chunk(choice(json!({ "role": "assistant", "content": "" }), None)),
+            i if i <= tokens => self.chunk(choice(json!({ "content": self.tokens[i - 1] }), None)),
+            i if i == finish => self.chunk(choice(json!({}), Some(self.finish_reason()))),
+            i if i == done => return Some("[DONE]".to_owned()),
+            i if i < done => {
+                let mut chunk = self.chunk(json!([]));
+                chunk["usage"] = self.usage();
+                chunk
+            }
+            _ => return None,
+        };
+        Some(chunk.to_string())
+    }
+}
+
+/// An answer being generated, as `/metrics` sees it: counted as completed once its end is
+/// handed over, and as cancelled if it is dropped first. The stream owns it, and axum drops
+/// the stream when the client goes away: so the generation, which is the stream, stops there.
+struct Generation {
+    counts: Arc<AnswerCounts>,
+    completed: bool,
+}
+
+impl Generation {
+    fn new(counts: &Arc<AnswerCounts>) -> Self {
+        Self {
+            counts: Arc::clone(counts),
+            completed: false,
+        }
+    }
+
+    fn token(&self) {
+        self.counts.tokens.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn complete(&mut self) {
+        self.completed = true;
+        self.counts.completed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        if !self.completed {
+            self.counts.cancelled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The time before token `n` (from 0): the model thinks before the first.
+fn pause_before(options: &Options, n: usize) -> Duration {
+    let ms = if n == 0 {
+        options.think_ms
+    } else {
+        options.token_ms
+    };
+    Duration::from_millis(ms)
+}
+
+/// `POST /v1/chat/completions`: the stand-in's answer, streamed as OpenAI streams it, or whole.
+async fn complete(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let ask = match read_ask(&headers, &body) {
+        Ok(ask) => ask,
+        Err(error) => return error.into_response(),
+    };
+    let stream = ask.stream;
+    let answer = Answer::to(ask);
+    let generation = Generation::new(&app.answers);
+    if !stream {
+        return whole(&app.options, answer, generation).await;
+    }
+    // Nothing is generated ahead of what is sent: each event is made when axum asks for it.
+    let options = app.options.clone();
+    let events = stream::unfold(
+        (answer, generation, 0),
+        move |(answer, mut generation, i)| {
+            let options = options.clone();
+            async move {
+                let data = answer.event_data(i)?;
+                if (1..=answer.tokens.len()).contains(&i) {
+                    tokio::time::sleep(pause_before(&options, i - 1)).await;
+                    generation.token();
+                }
+                if data == "[DONE]" {
+                    generation.complete();
+                }
+                let event = Event::default().id(i.to_string()).data(data);
+                Some((event, (answer, generation, i + 1)))
+            }
+        },
+    );
+    // The headers go out at once, and keep-alive comments while the model thinks.
+    event_stream(&app, events)
+}
+
+/// Without `"stream": true`: one `chat.completion`, once every token has been generated at the
+/// same pace. axum drops this future if the client goes, and the generation with it.
+async fn whole(options: &Options, answer: Answer, mut generation: Generation) -> Response {
+    for n in 0..answer.tokens.len() {
+        tokio::time::sleep(pause_before(options, n)).await;
+        generation.token();
+    }
+    generation.complete();
+    let message = json!({ "role": "assistant", "content": answer.tokens.concat() });
+    let completion = json!({
+        "id": answer.id,
+        "object": "chat.completion",
+        "created": answer.created,
+        "model": answer.model,
+        "choices": [{ "index": 0, "message": message, "finish_reason": answer.finish_reason() }],
+        "usage": answer.usage(),
+    });
+    Json(completion).into_response()
+}
