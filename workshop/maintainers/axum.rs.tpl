@@ -594,7 +594,7 @@ async fn health(State(app): State<App>) -> Response {
 // @from-step 7
 
 // What follows is given: the request an OpenAI client sends, its errors in OpenAI's shape, the
-// stand-in model, and `/metrics`. The lesson is `complete`, further down.
+// stand-in model, and what `/metrics` counts. The lesson is `complete`, further down.
 
 /// The largest request body taken: a conversation is sent whole with every question.
 const MAX_BODY: usize = 64 * 1024;
@@ -625,53 +625,48 @@ struct StreamOptions {
     include_usage: bool,
 }
 
-/// An error as OpenAI sends it: `{"error": {"message", "type", "param", "code"}}`, which the
+/// An error as OpenAI sends it, `{"error": {"message", "type", "param", "code"}}`, which the
 /// official clients raise as an exception with this message.
 struct ApiError {
-    status: StatusCode,
+    status: u16,
     message: String,
     /// The field at fault, if one is.
     param: Option<String>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, param: Option<&str>, message: impl Into<String>) -> Self {
+    fn new(status: u16, param: Option<&str>, message: impl Into<String>) -> Self {
         let param = param.map(str::to_owned);
         Self { status, message: message.into(), param }
     }
-}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    /// The body of the error's response.
+    fn json(&self) -> Value {
         let error = json!({
             "message": self.message,
             "type": "invalid_request_error",
             "param": self.param,
             "code": null,
         });
-        (self.status, Json(json!({ "error": error }))).into_response()
+        json!({ "error": error })
     }
 }
 
-/// Reads and checks a request: JSON, at most `MAX_BODY` bytes, a model, known roles, a user
-/// message to answer, and `max_tokens` from 1 to 4096.
-fn read_ask(headers: &HeaderMap, body: &[u8]) -> Result<Ask, ApiError> {
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+/// Reads and checks a request: JSON (by its `Content-Type`), at most `MAX_BODY` bytes, a model,
+/// known roles, a user message to answer, and `max_tokens` from 1 to 4096.
+fn read_ask(content_type: Option<&str>, body: &[u8]) -> Result<Ask, ApiError> {
     if !content_type.unwrap_or_default().starts_with("application/json") {
         let message = "send the body as JSON, with Content-Type: application/json";
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, None, message));
+        return Err(ApiError::new(415, None, message));
     }
     if body.len() > MAX_BODY {
-        let message = format!("the body is over {MAX_BODY} bytes");
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, None, message));
+        return Err(ApiError::new(413, None, format!("the body is over {MAX_BODY} bytes")));
     }
     let ask: Ask = serde_json::from_slice(body).map_err(|e| {
         let message = format!("the body is not valid JSON for a chat request: {e}");
-        ApiError::new(StatusCode::BAD_REQUEST, None, message)
+        ApiError::new(400, None, message)
     })?;
-    let invalid = |param: &str, message: String| {
-        Err(ApiError::new(StatusCode::BAD_REQUEST, Some(param), message))
-    };
+    let invalid = |param: &str, message: String| Err(ApiError::new(400, Some(param), message));
     if ask.model.as_deref().is_none_or(|model| model.trim().is_empty()) {
         return invalid("model", "model is required: name one, any name".into());
     }
@@ -731,33 +726,22 @@ struct AnswerCounts {
     cancelled: AtomicU64,
 }
 
-/// `GET /metrics`: the answers' counters, in the OpenMetrics text format.
-async fn metrics(State(app): State<App>) -> Response {
-    let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-    let answers = &app.answers;
-    let text = format!(
-        "# TYPE sse_answer_tokens counter\nsse_answer_tokens_total {}\n\
-         # TYPE sse_answers_completed counter\nsse_answers_completed_total {}\n\
-         # TYPE sse_answers_cancelled counter\nsse_answers_cancelled_total {}\n# EOF\n",
-        count(&answers.tokens),
-        count(&answers.completed),
-        count(&answers.cancelled),
-    );
-    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    ([("content-type", content_type)], text).into_response()
-}
-// @end
-// @only-starter 7
+/// The content type of `/metrics`.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// TODO(step 7): `POST /v1/chat/completions`. Read the request with `read_ask` (an error is
-/// its own response), answer the last user message with `stand_in_answer`, cut into `tokens`.
-/// With `"stream": true`, an event stream: a chunk with the role, then a chunk per token (the
-/// first after `--think-ms`, the others `--token-ms` apart), a chunk with `finish_reason`, the
-/// usage if asked, then `data: [DONE]`; every event's `id:` its index from 0. Without it, one
-/// `chat.completion` object. Count tokens and answers in `app.answers`: an answer whose client
-/// went away counts as cancelled. See this step's README.md.
-async fn complete() -> Response {
-    (StatusCode::NOT_IMPLEMENTED, "TODO(step 7): POST /v1/chat/completions").into_response()
+impl AnswerCounts {
+    /// The counters in the OpenMetrics text format, for `GET /metrics`.
+    fn openmetrics(&self) -> String {
+        let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        format!(
+            "# TYPE sse_answer_tokens counter\nsse_answer_tokens_total {}\n\
+             # TYPE sse_answers_completed counter\nsse_answers_completed_total {}\n\
+             # TYPE sse_answers_cancelled counter\nsse_answers_cancelled_total {}\n# EOF\n",
+            count(&self.tokens),
+            count(&self.completed),
+            count(&self.cancelled),
+        )
+    }
 }
 // @end
 // @from 7
@@ -844,11 +828,25 @@ impl Answer {
         };
         Some(chunk.to_string())
     }
+
+    /// Without `"stream": true`: one `chat.completion`.
+    fn completion(&self) -> Value {
+        let message = json!({ "role": "assistant", "content": self.tokens.concat() });
+        json!({
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{ "index": 0, "message": message, "finish_reason": self.finish_reason() }],
+            "usage": self.usage(),
+        })
+    }
 }
 
 /// An answer being generated, as `/metrics` sees it: counted as completed once its end is
-/// handed over, and as cancelled if it is dropped first. The stream owns it, and axum drops
-/// the stream when the client goes away: so the generation, which is the stream, stops there.
+/// handed over, and as cancelled if it is dropped first. The response's stream owns it, and
+/// axum drops the stream when the client goes away: so the generation, which is the
+/// stream, stops there.
 struct Generation {
     counts: Arc<AnswerCounts>,
     completed: bool,
@@ -883,21 +881,15 @@ fn pause_before(options: &Options, n: usize) -> Duration {
     Duration::from_millis(ms)
 }
 
-/// `POST /v1/chat/completions`: the stand-in's answer, streamed as OpenAI streams it, or whole.
-async fn complete(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
-    let ask = match read_ask(&headers, &body) {
-        Ok(ask) => ask,
-        Err(error) => return error.into_response(),
-    };
-    let stream = ask.stream;
-    let answer = Answer::to(ask);
-    let generation = Generation::new(&app.answers);
-    if !stream {
-        return whole(&app.options, answer, generation).await;
-    }
-    // Nothing is generated ahead of what is sent: each event is made when axum asks for it.
-    let options = app.options.clone();
-    let events = stream::unfold((answer, generation, 0), move |(answer, mut generation, i)| {
+/// The answer's events, paced: nothing is generated ahead of what is sent, since each event is
+/// made when the framework asks for the next. `event` makes an event from its id and data.
+fn answer_events<E>(
+    options: Options,
+    answer: Answer,
+    generation: Generation,
+    event: fn(String, String) -> E,
+) -> impl Stream<Item = E> {
+    stream::unfold((answer, generation, 0), move |(answer, mut generation, i)| {
         let options = options.clone();
         async move {
             let data = answer.event_data(i)?;
@@ -908,31 +900,67 @@ async fn complete(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Re
             if data == "[DONE]" {
                 generation.complete();
             }
-            let event = Event::default().id(i.to_string()).data(data);
-            Some((event, (answer, generation, i + 1)))
+            Some((event(i.to_string(), data), (answer, generation, i + 1)))
         }
-    });
-    // The headers go out at once, and keep-alive comments while the model thinks.
-    event_stream(&app, events)
+    })
 }
 
-/// Without `"stream": true`: one `chat.completion`, once every token has been generated at the
-/// same pace. axum drops this future if the client goes, and the generation with it.
-async fn whole(options: &Options, answer: Answer, mut generation: Generation) -> Response {
+/// Without `"stream": true`: every token generated at the same pace, then the whole answer. A
+/// client that goes away stops it only if the framework drops this future (hyper, under axum
+/// and warp, does; actix over HTTP/2 does not: see the book's chapter on streamed answers).
+async fn whole(options: &Options, answer: Answer, mut generation: Generation) -> Value {
     for n in 0..answer.tokens.len() {
         tokio::time::sleep(pause_before(options, n)).await;
         generation.token();
     }
     generation.complete();
-    let message = json!({ "role": "assistant", "content": answer.tokens.concat() });
-    let completion = json!({
-        "id": answer.id,
-        "object": "chat.completion",
-        "created": answer.created,
-        "model": answer.model,
-        "choices": [{ "index": 0, "message": message, "finish_reason": answer.finish_reason() }],
-        "usage": answer.usage(),
-    });
-    Json(completion).into_response()
+    answer.completion()
+}
+// @end
+// @from-step 7
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        (status, Json(self.json())).into_response()
+    }
+}
+
+/// `GET /metrics`: the answers' counters.
+async fn metrics(State(app): State<App>) -> Response {
+    ([("content-type", OPENMETRICS)], app.answers.openmetrics()).into_response()
+}
+// @end
+// @only-starter 7
+
+/// TODO(step 7): `POST /v1/chat/completions`. Read the request with `read_ask` (an error is
+/// its own response), and answer the last user message with `stand_in_answer`, cut into
+/// `tokens`. With `"stream": true`: an event stream, a chunk with the role, a chunk per token
+/// (the first after `--think-ms`, the others `--token-ms` apart), a chunk with `finish_reason`,
+/// the usage if asked, then `data: [DONE]`, every event's `id:` its index from 0. Without it,
+/// one `chat.completion` object. Count tokens and answers in `app.answers`: an answer whose
+/// client went away counts as cancelled. See this step's README.md.
+async fn complete() -> Response {
+    (StatusCode::NOT_IMPLEMENTED, "TODO(step 7): POST /v1/chat/completions").into_response()
+}
+// @end
+// @from 7
+
+/// `POST /v1/chat/completions`: the stand-in's answer, streamed as OpenAI streams it, or whole.
+async fn complete(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+    let ask = match read_ask(content_type, &body) {
+        Ok(ask) => ask,
+        Err(error) => return error.into_response(),
+    };
+    let stream = ask.stream;
+    let (answer, generation) = (Answer::to(ask), Generation::new(&app.answers));
+    if !stream {
+        return Json(whole(&app.options, answer, generation).await).into_response();
+    }
+    let event = |id: String, data: String| Event::default().id(id).data(data);
+    let events = answer_events(app.options.clone(), answer, generation, event);
+    // The headers go out at once, then keep-alive comments while the model thinks.
+    event_stream(&app, events)
 }
 // @end

@@ -1,0 +1,772 @@
+//! Step 7, an answer over POST, solved: the whole workshop. `POST /v1/chat/completions` streams
+//! a stand-in model's answer token by token in OpenAI's format, ends with `data: [DONE]`, and
+//! stops generating the moment its client goes away.
+//!
+//! `cargo run`, then `curl -N http://127.0.0.1:3000/events`.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web_lab::sse;
+use clap::Parser;
+use futures_util::stream::{self, Stream, StreamExt};
+use serde::Deserialize;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// The options the grader starts the server with.
+#[derive(Debug, Clone, Parser)]
+struct Options {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// The port; 0 picks a free one.
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// How long a browser waits before reconnecting, sent as `retry:`.
+    #[arg(long, default_value_t = 3000)]
+    retry_ms: u64,
+    /// After this many seconds without a write, a comment keeps the connection alive.
+    #[arg(long, default_value_t = 15)]
+    keep_alive_secs: u64,
+    /// Answers: milliseconds the model thinks before its first token.
+    #[arg(long, default_value_t = 300)]
+    think_ms: u64,
+    /// Answers: milliseconds between two tokens.
+    #[arg(long, default_value_t = 40)]
+    token_ms: u64,
+}
+
+/// The seed's paragraph, one sentence per event.
+const SENTENCES: [&str; 5] = [
+    "Hello, this is an example of a continuous text output.",
+    "It contains multiple sentences, each of which will be sent to the client as an event.",
+    "This is to simulate the functionality of Server-Sent Events (SSE).",
+    "We can use this method to push real-time updates.",
+    "End of sample text, thank you!",
+];
+
+/// What every handler can reach (`web::Data<Shared>`, one for all of actix's workers).
+struct Shared {
+    options: Options,
+    chat: Arc<Mutex<Chat>>,
+    /// Cancelled on SIGTERM or Ctrl-C: every stream ends, so that the server can stop.
+    shutdown: CancellationToken,
+    /// Streams open now, for `/health`.
+    open: Arc<AtomicU64>,
+    /// What `/metrics` counts of the answers.
+    answers: Arc<AnswerCounts>,
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let options = Options::parse();
+    let listener = std::net::TcpListener::bind((options.host.as_str(), options.port))?;
+    // Tests and scripts read the port from this line: print it first, and only once bound.
+    println!("listening on http://{}/ (actix)", listener.local_addr()?);
+    let shutdown = CancellationToken::new();
+    let shared = web::Data::new(Shared {
+        options,
+        chat: Arc::new(Mutex::new(Chat::new())),
+        shutdown: shutdown.clone(),
+        open: Arc::new(AtomicU64::new(0)),
+        answers: Arc::default(),
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(shared.clone())
+            .route("/events", web::get().to(clock))
+            .route("/events/paragraph", web::get().to(paragraph))
+            .route("/chat", web::post().to(publish))
+            .route("/events/chat", web::get().to(chat))
+            .route("/health", web::get().to(health))
+            .route("/v1/chat/completions", web::post().to(complete))
+            .route("/metrics", web::get().to(metrics))
+    })
+    // Our own signal handling: actix's would wait up to 30 s for streams that never end.
+    .disable_signals()
+    .shutdown_timeout(1)
+    // A client that closes its connection (a FIN, as a Stop does) is gone: drop its response
+    // now. actix allows half-closed connections by default, and would notice only when a write
+    // failed, a token or two later, generating them for nobody.
+    .h1_allow_half_closed(false)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        signal().await;
+        // Every stream ends, then the server stops once its connections are idle.
+        shutdown.cancel();
+        handle.stop(true).await;
+    });
+    server.await
+}
+
+/// Resolves on SIGTERM (what `kill` and service managers send) or Ctrl-C (SIGINT).
+async fn signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a signal handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// The pace of a stream: `?interval_ms=250`.
+#[derive(Debug, Deserialize)]
+struct Pace {
+    #[serde(default = "one_second")]
+    interval_ms: u64,
+    /// A browser cannot set `Last-Event-ID` on its first connect; a page can pass it here.
+    #[serde(rename = "lastEventId")]
+    last_event_id: Option<String>,
+}
+
+fn one_second() -> u64 {
+    1000
+}
+
+/// The id a client resumes after: the `Last-Event-ID` header, or the `lastEventId` query
+/// parameter when there is no header. Anything but a number means "start fresh": a 400 would
+/// make the browser give up for good.
+fn resume_after(request: &HttpRequest, query: Option<&str>) -> Option<u64> {
+    match request.headers().get("last-event-id") {
+        // `to_str()` refuses bytes that are not ASCII; read them as UTF-8 instead.
+        Some(value) => std::str::from_utf8(value.as_bytes())
+            .ok()?
+            .trim()
+            .parse()
+            .ok(),
+        None => query?.trim().parse().ok(),
+    }
+}
+
+/// Turns a stream of events into the response every stream shares: the headers the browser
+/// and the proxies on the way need.
+fn event_stream(shared: &Shared, events: impl Stream<Item = sse::Event> + 'static) -> HttpResponse {
+    // A comment after every `--keep-alive-secs` without an event, so that no proxy on the way
+    // closes the connection as idle. (actix-web-lab's `with_keep_alive` ticks on a plain
+    // interval, even right after an event; this waits for a silence.)
+    let period = Duration::from_secs(shared.options.keep_alive_secs);
+    let events = stream::unfold(Box::pin(events), move |mut events| async move {
+        match tokio::time::timeout(period, events.next()).await {
+            Ok(Some(event)) => Some((event, events)),
+            Ok(None) => None,
+            Err(_silence) => Some((sse::Event::Comment("keep-alive".into()), events)),
+        }
+    });
+    // The stream ends when the server shuts down, and counts as open until it is dropped
+    // (which actix does when the client goes away).
+    let open = OpenStream::new(&shared.open);
+    let events = events
+        .take_until(shared.shutdown.clone().cancelled_owned())
+        .map(move |event| {
+            let _still_open = &open;
+            event
+        });
+    let sse = sse::Sse::from_infallible_stream(events);
+    // `retry:` first: how long the browser waits before reconnecting.
+    let sse = sse.with_retry_duration(Duration::from_millis(shared.options.retry_ms));
+    // Built by hand rather than returned as `Sse`, whose responder adds
+    // `Content-Encoding: identity`.
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        // nginx buffers responses unless told not to, which would hold events back.
+        .insert_header(("x-accel-buffering", "no"))
+        // Pages from any origin may read the streams.
+        .insert_header(("access-control-allow-origin", "*"))
+        .body(sse)
+}
+
+/// `GET /events`: the server's time, at once, then every `interval_ms`.
+async fn clock(
+    shared: web::Data<Shared>,
+    pace: web::Query<Pace>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let first = resume_after(&request, pace.last_event_id.as_deref()).map_or(1, |n| n + 1);
+    // An interval's first tick is at once; later ticks keep to the pace even if a write was
+    // slow.
+    let ticker = tokio::time::interval(Duration::from_millis(pace.interval_ms));
+    let ticks = stream::unfold((ticker, first), |(mut ticker, id)| async move {
+        ticker.tick().await;
+        let now = chrono::Local::now().to_rfc2822();
+        let event = sse::Data::new(now).id(id.to_string());
+        Some((event.into(), (ticker, id + 1)))
+    });
+    event_stream(&shared, ticks)
+}
+
+/// `GET /events/paragraph`: the five sentences, one per `interval_ms`, then `end`.
+async fn paragraph(
+    shared: web::Data<Shared>,
+    pace: web::Query<Pace>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let after = resume_after(&request, pace.last_event_id.as_deref()).unwrap_or(0);
+    if after >= SENTENCES.len() as u64 {
+        // Nothing left: 204 tells the browser to stop reconnecting.
+        return HttpResponse::NoContent().finish();
+    }
+    let sentences = (after as usize..SENTENCES.len())
+        .map(|i| sse::Data::new(SENTENCES[i]).id((i + 1).to_string()).into());
+    // No id on `end`: a browser reconnecting after it still sends the last sentence's id.
+    let end = sse::Data::new("The paragraph is complete.")
+        .event("end")
+        .into();
+    let events = sentences.chain([end]);
+    // The first tick is at once, then one per interval.
+    let ticker = tokio::time::interval(Duration::from_millis(pace.interval_ms));
+    let paced = stream::unfold((ticker, events), |(mut ticker, mut events)| async move {
+        let event: sse::Event = events.next()?;
+        ticker.tick().await;
+        Some((event, (ticker, events)))
+    });
+    event_stream(&shared, paced)
+}
+
+/// One chat message, as the stream sends it in `data:`.
+#[derive(Debug, Clone, Serialize)]
+struct Message {
+    id: u64,
+    user: String,
+    text: String,
+    /// When it was posted, RFC 3339.
+    time: String,
+}
+
+/// The chat: the last messages, and a channel to the streams open now.
+struct Chat {
+    history: VecDeque<Message>,
+    next_id: u64,
+    live: broadcast::Sender<Message>,
+}
+
+/// Messages kept for replay.
+const HISTORY: usize = 1000;
+
+impl Chat {
+    fn new() -> Self {
+        // A stream that falls more than 1024 messages behind loses the oldest (see `chat`).
+        let (live, _) = broadcast::channel(1024);
+        Self {
+            history: VecDeque::with_capacity(HISTORY),
+            next_id: 1,
+            live,
+        }
+    }
+}
+
+/// What `POST /chat` takes.
+#[derive(Debug, Deserialize)]
+struct Post {
+    user: String,
+    text: String,
+}
+
+/// `POST /chat`: gives the message the next id, keeps it, and sends it to every open stream.
+async fn publish(shared: web::Data<Shared>, post: web::Json<Post>) -> HttpResponse {
+    let post = post.into_inner();
+    let mut chat = shared
+        .chat
+        .lock()
+        .expect("no thread panics while holding the chat");
+    let message = Message {
+        id: chat.next_id,
+        user: post.user,
+        text: post.text,
+        time: chrono::Utc::now().to_rfc3339(),
+    };
+    chat.next_id += 1;
+    if chat.history.len() == HISTORY {
+        chat.history.pop_front();
+    }
+    chat.history.push_back(message.clone());
+    // Sent under the lock, so that a stream subscribing gets each message exactly once: from
+    // the history or from the channel. No stream open is fine: `send` fails, nothing is lost.
+    let _ = chat.live.send(message.clone());
+    HttpResponse::Created().json(serde_json::json!({ "id": message.id }))
+}
+
+/// `GET /events/chat` takes `?history=n` (how many past messages first, default 10) and
+/// `?lastEventId=`.
+#[derive(Debug, Deserialize)]
+struct ChatQuery {
+    #[serde(default = "ten")]
+    history: usize,
+    #[serde(rename = "lastEventId")]
+    last_event_id: Option<String>,
+}
+
+fn ten() -> usize {
+    10
+}
+
+/// `GET /events/chat`: after `Last-Event-ID: n` every kept message after n, else the last
+/// `history`; then each new message as it is posted.
+async fn chat(
+    shared: web::Data<Shared>,
+    query: web::Query<ChatQuery>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let after = resume_after(&request, query.last_event_id.as_deref());
+    let (past, live) = {
+        // One lock for both: no message can fall between the history and the channel.
+        let chat = shared
+            .chat
+            .lock()
+            .expect("no thread panics while holding the chat");
+        let past: Vec<Message> = match after {
+            Some(n) => chat.history.iter().filter(|m| m.id > n).cloned().collect(),
+            None => {
+                let skip = chat.history.len().saturating_sub(query.history);
+                chat.history.iter().skip(skip).cloned().collect()
+            }
+        };
+        (past, chat.live.subscribe())
+    };
+    let live = stream::unfold(live, |mut live| async move {
+        loop {
+            match live.recv().await {
+                Ok(message) => return Some((message, live)),
+                // Too slow: the channel dropped this stream's oldest messages. It goes on with
+                // the next (our servers also send an `event: lagged` saying how many).
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let events = stream::iter(past).chain(live).map(|message| {
+        let data = serde_json::to_string(&message).expect("a message is always JSON");
+        sse::Data::new(data)
+            .event("chat")
+            .id(message.id.to_string())
+            .into()
+    });
+    event_stream(&shared, events)
+}
+
+/// Counts a stream as open from its creation until it is dropped.
+struct OpenStream(Arc<AtomicU64>);
+
+impl OpenStream {
+    fn new(open: &Arc<AtomicU64>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(open))
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// `GET /health`: `{"status": "ok", "server": "actix", "open_streams": n}`.
+async fn health(shared: web::Data<Shared>) -> HttpResponse {
+    let open = shared.open.load(Ordering::Relaxed);
+    HttpResponse::Ok()
+        .json(serde_json::json!({ "status": "ok", "server": "actix", "open_streams": open }))
+}
+
+// What follows is given: the request an OpenAI client sends, its errors in OpenAI's shape, the
+// stand-in model, and what `/metrics` counts. The lesson is `complete`, further down.
+
+/// The largest request body taken: a conversation is sent whole with every question.
+const MAX_BODY: usize = 64 * 1024;
+
+/// What `POST /v1/chat/completions` takes: the part of OpenAI's request the stand-in reads.
+#[derive(Debug, Deserialize)]
+struct Ask {
+    model: Option<String>,
+    messages: Vec<AskMessage>,
+    #[serde(default)]
+    stream: bool,
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    stream_options: StreamOptions,
+}
+
+#[derive(Debug, Deserialize)]
+struct AskMessage {
+    role: String,
+    #[serde(default)]
+    content: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StreamOptions {
+    /// A last chunk with the token counts, before `[DONE]`.
+    #[serde(default)]
+    include_usage: bool,
+}
+
+/// An error as OpenAI sends it, `{"error": {"message", "type", "param", "code"}}`, which the
+/// official clients raise as an exception with this message.
+struct ApiError {
+    status: u16,
+    message: String,
+    /// The field at fault, if one is.
+    param: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: u16, param: Option<&str>, message: impl Into<String>) -> Self {
+        let param = param.map(str::to_owned);
+        Self {
+            status,
+            message: message.into(),
+            param,
+        }
+    }
+
+    /// The body of the error's response.
+    fn json(&self) -> Value {
+        let error = json!({
+            "message": self.message,
+            "type": "invalid_request_error",
+            "param": self.param,
+            "code": null,
+        });
+        json!({ "error": error })
+    }
+}
+
+/// Reads and checks a request: JSON (by its `Content-Type`), at most `MAX_BODY` bytes, a model,
+/// known roles, a user message to answer, and `max_tokens` from 1 to 4096.
+fn read_ask(content_type: Option<&str>, body: &[u8]) -> Result<Ask, ApiError> {
+    if !content_type
+        .unwrap_or_default()
+        .starts_with("application/json")
+    {
+        let message = "send the body as JSON, with Content-Type: application/json";
+        return Err(ApiError::new(415, None, message));
+    }
+    if body.len() > MAX_BODY {
+        return Err(ApiError::new(
+            413,
+            None,
+            format!("the body is over {MAX_BODY} bytes"),
+        ));
+    }
+    let ask: Ask = serde_json::from_slice(body).map_err(|e| {
+        let message = format!("the body is not valid JSON for a chat request: {e}");
+        ApiError::new(400, None, message)
+    })?;
+    let invalid = |param: &str, message: String| Err(ApiError::new(400, Some(param), message));
+    if ask
+        .model
+        .as_deref()
+        .is_none_or(|model| model.trim().is_empty())
+    {
+        return invalid("model", "model is required: name one, any name".into());
+    }
+    const ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
+    for (i, message) in ask.messages.iter().enumerate() {
+        if !ROLES.contains(&message.role.as_str()) {
+            let role = format!("messages[{i}].role");
+            let roles = ROLES.join(", ");
+            return invalid(
+                &role,
+                format!("{role} is {:?}: a role is one of {roles}", message.role),
+            );
+        }
+    }
+    if !ask.messages.iter().any(|message| message.role == "user") {
+        let message = "messages holds no message with \"role\": \"user\": nothing to answer";
+        return invalid("messages", message.into());
+    }
+    if let Some(max) = ask.max_tokens.filter(|max| !(1..=4096).contains(max)) {
+        return invalid(
+            "max_tokens",
+            format!("max_tokens is {max}: it must be 1 to 4096"),
+        );
+    }
+    Ok(ask)
+}
+
+/// The stand-in model, no weights: the question's words quoted (eight at most), their count,
+/// then the paragraph.
+fn stand_in_answer(question: &str) -> String {
+    let words: Vec<&str> = question.split_whitespace().collect();
+    let mut quoted = words[..words.len().min(8)].join(" ");
+    if words.len() > 8 {
+        quoted.push('…');
+    }
+    let count = match words.len() {
+        1 => "1 word".to_owned(),
+        n => format!("{n} words"),
+    };
+    format!("You asked: \"{quoted}\" ({count}). {}", SENTENCES.join(" "))
+}
+
+/// An answer cut into tokens: each word with the spaces before it, so that they join to it.
+fn tokens(answer: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    for c in answer.chars() {
+        let starts_a_word = c.is_whitespace() && current.ends_with(|c: char| !c.is_whitespace());
+        if starts_a_word {
+            tokens.push(std::mem::take(&mut current));
+        }
+        current.push(c);
+    }
+    tokens.push(current);
+    tokens
+}
+
+/// What `/metrics` counts: tokens generated, and answers that reached their end or did not.
+#[derive(Debug, Default)]
+struct AnswerCounts {
+    tokens: AtomicU64,
+    completed: AtomicU64,
+    cancelled: AtomicU64,
+}
+
+/// The content type of `/metrics`.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+impl AnswerCounts {
+    /// The counters in the OpenMetrics text format, for `GET /metrics`.
+    fn openmetrics(&self) -> String {
+        let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        format!(
+            "# TYPE sse_answer_tokens counter\nsse_answer_tokens_total {}\n\
+             # TYPE sse_answers_completed counter\nsse_answers_completed_total {}\n\
+             # TYPE sse_answers_cancelled counter\nsse_answers_cancelled_total {}\n# EOF\n",
+            count(&self.tokens),
+            count(&self.completed),
+            count(&self.cancelled),
+        )
+    }
+}
+
+/// One answer: who it is, what it says, and what the request asked of it.
+struct Answer {
+    /// `chatcmpl-` and a number no other answer of this process has.
+    id: String,
+    created: u64,
+    model: String,
+    tokens: Vec<String>,
+    /// Whether `max_tokens` cut it: `"finish_reason": "length"`.
+    cut: bool,
+    prompt_tokens: usize,
+    include_usage: bool,
+}
+
+impl Answer {
+    fn to(ask: Ask) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let since_1970 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let since_1970 = since_1970.unwrap_or_default();
+        let number = NEXT.fetch_add(1, Ordering::Relaxed);
+        let question = ask.messages.iter().rev().find(|m| m.role == "user");
+        let mut tokens = tokens(&stand_in_answer(&question.expect("checked").content));
+        let max = ask.max_tokens.map_or(usize::MAX, |max| max as usize);
+        let cut = tokens.len() > max;
+        tokens.truncate(max);
+        Self {
+            id: format!("chatcmpl-{:x}{number:08x}", since_1970.as_nanos()),
+            created: since_1970.as_secs(),
+            model: ask.model.unwrap_or_default(),
+            tokens,
+            cut,
+            prompt_tokens: ask
+                .messages
+                .iter()
+                .map(|m| m.content.split_whitespace().count())
+                .sum(),
+            include_usage: ask.stream_options.include_usage,
+        }
+    }
+
+    fn finish_reason(&self) -> &'static str {
+        if self.cut { "length" } else { "stop" }
+    }
+
+    fn usage(&self) -> Value {
+        let completion = self.tokens.len();
+        json!({
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": self.prompt_tokens + completion,
+        })
+    }
+
+    /// A `chat.completion.chunk` with these `choices`.
+    fn chunk(&self, choices: Value) -> Value {
+        json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+        })
+    }
+
+    /// The `data:` of event `index` of the stream: the role, the tokens, the finish, the usage
+    /// if asked, then `[DONE]`; `None` after that.
+    fn event_data(&self, index: usize) -> Option<String> {
+        let choice = |delta: Value, finish: Option<&str>| json!([{ "index": 0, "delta": delta, "finish_reason": finish }]);
+        let tokens = self.tokens.len();
+        let finish = tokens + 1;
+        let done = finish + 1 + usize::from(self.include_usage);
+        let chunk = match index {
+            0 => self.chunk(choice(json!({ "role": "assistant", "content": "" }), None)),
+            i if i <= tokens => self.chunk(choice(json!({ "content": self.tokens[i - 1] }), None)),
+            i if i == finish => self.chunk(choice(json!({}), Some(self.finish_reason()))),
+            i if i == done => return Some("[DONE]".to_owned()),
+            i if i < done => {
+                let mut chunk = self.chunk(json!([]));
+                chunk["usage"] = self.usage();
+                chunk
+            }
+            _ => return None,
+        };
+        Some(chunk.to_string())
+    }
+
+    /// Without `"stream": true`: one `chat.completion`.
+    fn completion(&self) -> Value {
+        let message = json!({ "role": "assistant", "content": self.tokens.concat() });
+        json!({
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{ "index": 0, "message": message, "finish_reason": self.finish_reason() }],
+            "usage": self.usage(),
+        })
+    }
+}
+
+/// An answer being generated, as `/metrics` sees it: counted as completed once its end is
+/// handed over, and as cancelled if it is dropped first. The response's stream owns it, and
+/// actix drops the stream when the client goes away: so the generation, which is the
+/// stream, stops there.
+struct Generation {
+    counts: Arc<AnswerCounts>,
+    completed: bool,
+}
+
+impl Generation {
+    fn new(counts: &Arc<AnswerCounts>) -> Self {
+        Self {
+            counts: Arc::clone(counts),
+            completed: false,
+        }
+    }
+
+    fn token(&self) {
+        self.counts.tokens.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn complete(&mut self) {
+        self.completed = true;
+        self.counts.completed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        if !self.completed {
+            self.counts.cancelled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The time before token `n` (from 0): the model thinks before the first.
+fn pause_before(options: &Options, n: usize) -> Duration {
+    let ms = if n == 0 {
+        options.think_ms
+    } else {
+        options.token_ms
+    };
+    Duration::from_millis(ms)
+}
+
+/// The answer's events, paced: nothing is generated ahead of what is sent, since each event is
+/// made when the framework asks for the next. `event` makes an event from its id and data.
+fn answer_events<E>(
+    options: Options,
+    answer: Answer,
+    generation: Generation,
+    event: fn(String, String) -> E,
+) -> impl Stream<Item = E> {
+    stream::unfold(
+        (answer, generation, 0),
+        move |(answer, mut generation, i)| {
+            let options = options.clone();
+            async move {
+                let data = answer.event_data(i)?;
+                if (1..=answer.tokens.len()).contains(&i) {
+                    tokio::time::sleep(pause_before(&options, i - 1)).await;
+                    generation.token();
+                }
+                if data == "[DONE]" {
+                    generation.complete();
+                }
+                Some((event(i.to_string(), data), (answer, generation, i + 1)))
+            }
+        },
+    )
+}
+
+/// Without `"stream": true`: every token generated at the same pace, then the whole answer. A
+/// client that goes away stops it only if the framework drops this future (hyper, under axum
+/// and warp, does; actix over HTTP/2 does not: see the book's chapter on streamed answers).
+async fn whole(options: &Options, answer: Answer, mut generation: Generation) -> Value {
+    for n in 0..answer.tokens.len() {
+        tokio::time::sleep(pause_before(options, n)).await;
+        generation.token();
+    }
+    generation.complete();
+    answer.completion()
+}
+
+impl ApiError {
+    fn response(&self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        HttpResponse::build(status).json(self.json())
+    }
+}
+
+/// `GET /metrics`: the answers' counters.
+async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(OPENMETRICS)
+        .body(shared.answers.openmetrics())
+}
+
+/// `POST /v1/chat/completions`: the stand-in's answer, streamed as OpenAI streams it, or whole.
+async fn complete(
+    shared: web::Data<Shared>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let content_type = request
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok());
+    let ask = match read_ask(content_type, &body) {
+        Ok(ask) => ask,
+        Err(error) => return error.response(),
+    };
+    let stream = ask.stream;
+    let (answer, generation) = (Answer::to(ask), Generation::new(&shared.answers));
+    if !stream {
+        return HttpResponse::Ok().json(whole(&shared.options, answer, generation).await);
+    }
+    let event = |id: String, data: String| -> sse::Event { sse::Data::new(data).id(id).into() };
+    let events = answer_events(shared.options.clone(), answer, generation, event);
+    // The headers go out at once, then keep-alive comments while the model thinks.
+    event_stream(&shared, events)
+}

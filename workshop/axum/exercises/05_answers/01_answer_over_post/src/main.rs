@@ -371,7 +371,7 @@ async fn health(State(app): State<App>) -> Response {
 }
 
 // What follows is given: the request an OpenAI client sends, its errors in OpenAI's shape, the
-// stand-in model, and `/metrics`. The lesson is `complete`, further down.
+// stand-in model, and what `/metrics` counts. The lesson is `complete`, further down.
 
 /// The largest request body taken: a conversation is sent whole with every question.
 const MAX_BODY: usize = 64 * 1024;
@@ -402,17 +402,17 @@ struct StreamOptions {
     include_usage: bool,
 }
 
-/// An error as OpenAI sends it: `{"error": {"message", "type", "param", "code"}}`, which the
+/// An error as OpenAI sends it, `{"error": {"message", "type", "param", "code"}}`, which the
 /// official clients raise as an exception with this message.
 struct ApiError {
-    status: StatusCode,
+    status: u16,
     message: String,
     /// The field at fault, if one is.
     param: Option<String>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, param: Option<&str>, message: impl Into<String>) -> Self {
+    fn new(status: u16, param: Option<&str>, message: impl Into<String>) -> Self {
         let param = param.map(str::to_owned);
         Self {
             status,
@@ -420,46 +420,41 @@ impl ApiError {
             param,
         }
     }
-}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    /// The body of the error's response.
+    fn json(&self) -> Value {
         let error = json!({
             "message": self.message,
             "type": "invalid_request_error",
             "param": self.param,
             "code": null,
         });
-        (self.status, Json(json!({ "error": error }))).into_response()
+        json!({ "error": error })
     }
 }
 
-/// Reads and checks a request: JSON, at most `MAX_BODY` bytes, a model, known roles, a user
-/// message to answer, and `max_tokens` from 1 to 4096.
-fn read_ask(headers: &HeaderMap, body: &[u8]) -> Result<Ask, ApiError> {
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+/// Reads and checks a request: JSON (by its `Content-Type`), at most `MAX_BODY` bytes, a model,
+/// known roles, a user message to answer, and `max_tokens` from 1 to 4096.
+fn read_ask(content_type: Option<&str>, body: &[u8]) -> Result<Ask, ApiError> {
     if !content_type
         .unwrap_or_default()
         .starts_with("application/json")
     {
         let message = "send the body as JSON, with Content-Type: application/json";
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            None,
-            message,
-        ));
+        return Err(ApiError::new(415, None, message));
     }
     if body.len() > MAX_BODY {
-        let message = format!("the body is over {MAX_BODY} bytes");
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, None, message));
+        return Err(ApiError::new(
+            413,
+            None,
+            format!("the body is over {MAX_BODY} bytes"),
+        ));
     }
     let ask: Ask = serde_json::from_slice(body).map_err(|e| {
         let message = format!("the body is not valid JSON for a chat request: {e}");
-        ApiError::new(StatusCode::BAD_REQUEST, None, message)
+        ApiError::new(400, None, message)
     })?;
-    let invalid = |param: &str, message: String| {
-        Err(ApiError::new(StatusCode::BAD_REQUEST, Some(param), message))
-    };
+    let invalid = |param: &str, message: String| Err(ApiError::new(400, Some(param), message));
     if ask
         .model
         .as_deref()
@@ -529,29 +524,43 @@ struct AnswerCounts {
     cancelled: AtomicU64,
 }
 
-/// `GET /metrics`: the answers' counters, in the OpenMetrics text format.
+/// The content type of `/metrics`.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+impl AnswerCounts {
+    /// The counters in the OpenMetrics text format, for `GET /metrics`.
+    fn openmetrics(&self) -> String {
+        let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        format!(
+            "# TYPE sse_answer_tokens counter\nsse_answer_tokens_total {}\n\
+             # TYPE sse_answers_completed counter\nsse_answers_completed_total {}\n\
+             # TYPE sse_answers_cancelled counter\nsse_answers_cancelled_total {}\n# EOF\n",
+            count(&self.tokens),
+            count(&self.completed),
+            count(&self.cancelled),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        (status, Json(self.json())).into_response()
+    }
+}
+
+/// `GET /metrics`: the answers' counters.
 async fn metrics(State(app): State<App>) -> Response {
-    let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-    let answers = &app.answers;
-    let text = format!(
-        "# TYPE sse_answer_tokens counter\nsse_answer_tokens_total {}\n\
-         # TYPE sse_answers_completed counter\nsse_answers_completed_total {}\n\
-         # TYPE sse_answers_cancelled counter\nsse_answers_cancelled_total {}\n# EOF\n",
-        count(&answers.tokens),
-        count(&answers.completed),
-        count(&answers.cancelled),
-    );
-    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    ([("content-type", content_type)], text).into_response()
+    ([("content-type", OPENMETRICS)], app.answers.openmetrics()).into_response()
 }
 
 /// TODO(step 7): `POST /v1/chat/completions`. Read the request with `read_ask` (an error is
-/// its own response), answer the last user message with `stand_in_answer`, cut into `tokens`.
-/// With `"stream": true`, an event stream: a chunk with the role, then a chunk per token (the
-/// first after `--think-ms`, the others `--token-ms` apart), a chunk with `finish_reason`, the
-/// usage if asked, then `data: [DONE]`; every event's `id:` its index from 0. Without it, one
-/// `chat.completion` object. Count tokens and answers in `app.answers`: an answer whose client
-/// went away counts as cancelled. See this step's README.md.
+/// its own response), and answer the last user message with `stand_in_answer`, cut into
+/// `tokens`. With `"stream": true`: an event stream, a chunk with the role, a chunk per token
+/// (the first after `--think-ms`, the others `--token-ms` apart), a chunk with `finish_reason`,
+/// the usage if asked, then `data: [DONE]`, every event's `id:` its index from 0. Without it,
+/// one `chat.completion` object. Count tokens and answers in `app.answers`: an answer whose
+/// client went away counts as cancelled. See this step's README.md.
 async fn complete() -> Response {
     (
         StatusCode::NOT_IMPLEMENTED,
