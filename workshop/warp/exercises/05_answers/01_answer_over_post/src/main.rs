@@ -1,5 +1,11 @@
+//! Step 7, an answer over POST. The request, its errors, the stand-in model and `/metrics` are
+//! written; `POST /v1/chat/completions` answers 501. Stream the answer (see the TODO and this
+//! step's README.md).
 //!
 //! `cargo run`, then `curl -N http://127.0.0.1:3000/events`.
+
+// What the answers will need is here, unused until you write it.
+#![allow(dead_code, unused_imports)]
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -12,6 +18,7 @@ use clap::Parser;
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use serde::Serialize;
+use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use warp::http::HeaderMap;
@@ -35,6 +42,12 @@ struct Options {
     /// After this many seconds without a write, a comment keeps the connection alive.
     #[arg(long, default_value_t = 15)]
     keep_alive_secs: u64,
+    /// Answers: milliseconds the model thinks before its first token.
+    #[arg(long, default_value_t = 300)]
+    think_ms: u64,
+    /// Answers: milliseconds between two tokens.
+    #[arg(long, default_value_t = 40)]
+    token_ms: u64,
 }
 
 /// The seed's paragraph, one sentence per event.
@@ -55,6 +68,8 @@ struct Shared {
     shutdown: CancellationToken,
     /// Streams open now, for `/health`.
     open: Arc<AtomicU64>,
+    /// What `/metrics` counts of the answers.
+    answers: Arc<AnswerCounts>,
 }
 
 #[tokio::main]
@@ -69,6 +84,7 @@ async fn main() -> std::io::Result<()> {
         chat: Arc::new(Mutex::new(Chat::new())),
         shutdown: shutdown.clone(),
         open: Arc::new(AtomicU64::new(0)),
+        answers: Arc::default(),
     };
     let with_shared = warp::any().map(move || shared.clone());
     let clock = warp::path!("events")
@@ -95,6 +111,13 @@ async fn main() -> std::io::Result<()> {
         .and(warp::header::headers_cloned())
         .map(chat);
     let health = warp::path!("health").and(with_shared.clone()).map(health);
+    let complete = warp::path!("v1" / "chat" / "completions")
+        .and(warp::post())
+        .and(with_shared.clone())
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::body::bytes())
+        .then(complete);
+    let metrics = warp::path!("metrics").and(with_shared.clone()).map(metrics);
     // Each route is tried in turn; a request none of them takes is answered 404.
     let routes = warp::path!("nothing" / "here")
         .map(|| "a route to start the list")
@@ -102,7 +125,9 @@ async fn main() -> std::io::Result<()> {
         .or(paragraph)
         .or(publish)
         .or(chat)
-        .or(health);
+        .or(health)
+        .or(complete)
+        .or(metrics);
     // warp's graceful shutdown waits for every response to end, and an event stream never
     // ends by itself: the token ends them.
     let stop = async move {
@@ -412,4 +437,202 @@ fn health(shared: Shared) -> Response {
     let open = shared.open.load(Ordering::Relaxed);
     let health = serde_json::json!({ "status": "ok", "server": "warp", "open_streams": open });
     warp::reply::json(&health).into_response()
+}
+
+// What follows is given: the request an OpenAI client sends, its errors in OpenAI's shape, the
+// stand-in model, and what `/metrics` counts. The lesson is `complete`, further down.
+
+/// The largest request body taken: a conversation is sent whole with every question.
+const MAX_BODY: usize = 64 * 1024;
+
+/// What `POST /v1/chat/completions` takes: the part of OpenAI's request the stand-in reads.
+#[derive(Debug, Deserialize)]
+struct Ask {
+    model: Option<String>,
+    messages: Vec<AskMessage>,
+    #[serde(default)]
+    stream: bool,
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    stream_options: StreamOptions,
+}
+
+#[derive(Debug, Deserialize)]
+struct AskMessage {
+    role: String,
+    #[serde(default)]
+    content: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StreamOptions {
+    /// A last chunk with the token counts, before `[DONE]`.
+    #[serde(default)]
+    include_usage: bool,
+}
+
+/// An error as OpenAI sends it, `{"error": {"message", "type", "param", "code"}}`, which the
+/// official clients raise as an exception with this message.
+struct ApiError {
+    status: u16,
+    message: String,
+    /// The field at fault, if one is.
+    param: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: u16, param: Option<&str>, message: impl Into<String>) -> Self {
+        let param = param.map(str::to_owned);
+        Self {
+            status,
+            message: message.into(),
+            param,
+        }
+    }
+
+    /// The body of the error's response.
+    fn json(&self) -> Value {
+        let error = json!({
+            "message": self.message,
+            "type": "invalid_request_error",
+            "param": self.param,
+            "code": null,
+        });
+        json!({ "error": error })
+    }
+}
+
+/// Reads and checks a request: JSON (by its `Content-Type`), at most `MAX_BODY` bytes, a model,
+/// known roles, a user message to answer, and `max_tokens` from 1 to 4096.
+fn read_ask(content_type: Option<&str>, body: &[u8]) -> Result<Ask, ApiError> {
+    if !content_type
+        .unwrap_or_default()
+        .starts_with("application/json")
+    {
+        let message = "send the body as JSON, with Content-Type: application/json";
+        return Err(ApiError::new(415, None, message));
+    }
+    if body.len() > MAX_BODY {
+        return Err(ApiError::new(
+            413,
+            None,
+            format!("the body is over {MAX_BODY} bytes"),
+        ));
+    }
+    let ask: Ask = serde_json::from_slice(body).map_err(|e| {
+        let message = format!("the body is not valid JSON for a chat request: {e}");
+        ApiError::new(400, None, message)
+    })?;
+    let invalid = |param: &str, message: String| Err(ApiError::new(400, Some(param), message));
+    if ask
+        .model
+        .as_deref()
+        .is_none_or(|model| model.trim().is_empty())
+    {
+        return invalid("model", "model is required: name one, any name".into());
+    }
+    const ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
+    for (i, message) in ask.messages.iter().enumerate() {
+        if !ROLES.contains(&message.role.as_str()) {
+            let role = format!("messages[{i}].role");
+            let roles = ROLES.join(", ");
+            return invalid(
+                &role,
+                format!("{role} is {:?}: a role is one of {roles}", message.role),
+            );
+        }
+    }
+    if !ask.messages.iter().any(|message| message.role == "user") {
+        let message = "messages holds no message with \"role\": \"user\": nothing to answer";
+        return invalid("messages", message.into());
+    }
+    if let Some(max) = ask.max_tokens.filter(|max| !(1..=4096).contains(max)) {
+        return invalid(
+            "max_tokens",
+            format!("max_tokens is {max}: it must be 1 to 4096"),
+        );
+    }
+    Ok(ask)
+}
+
+/// The stand-in model, no weights: the question's words quoted (eight at most), their count,
+/// then the paragraph.
+fn stand_in_answer(question: &str) -> String {
+    let words: Vec<&str> = question.split_whitespace().collect();
+    let mut quoted = words[..words.len().min(8)].join(" ");
+    if words.len() > 8 {
+        quoted.push('…');
+    }
+    let count = match words.len() {
+        1 => "1 word".to_owned(),
+        n => format!("{n} words"),
+    };
+    format!("You asked: \"{quoted}\" ({count}). {}", SENTENCES.join(" "))
+}
+
+/// An answer cut into tokens: each word with the spaces before it, so that they join to it.
+fn tokens(answer: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    for c in answer.chars() {
+        let starts_a_word = c.is_whitespace() && current.ends_with(|c: char| !c.is_whitespace());
+        if starts_a_word {
+            tokens.push(std::mem::take(&mut current));
+        }
+        current.push(c);
+    }
+    tokens.push(current);
+    tokens
+}
+
+/// What `/metrics` counts: tokens generated, and answers that reached their end or did not.
+#[derive(Debug, Default)]
+struct AnswerCounts {
+    tokens: AtomicU64,
+    completed: AtomicU64,
+    cancelled: AtomicU64,
+}
+
+/// The content type of `/metrics`.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+impl AnswerCounts {
+    /// The counters in the OpenMetrics text format, for `GET /metrics`.
+    fn openmetrics(&self) -> String {
+        let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        format!(
+            "# TYPE sse_answer_tokens counter\nsse_answer_tokens_total {}\n\
+             # TYPE sse_answers_completed counter\nsse_answers_completed_total {}\n\
+             # TYPE sse_answers_cancelled counter\nsse_answers_cancelled_total {}\n# EOF\n",
+            count(&self.tokens),
+            count(&self.completed),
+            count(&self.cancelled),
+        )
+    }
+}
+
+impl ApiError {
+    fn response(&self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        warp::reply::with_status(warp::reply::json(&self.json()), status).into_response()
+    }
+}
+
+/// `GET /metrics`: the answers' counters.
+fn metrics(shared: Shared) -> Response {
+    let text = shared.answers.openmetrics();
+    warp::reply::with_header(text, "content-type", OPENMETRICS).into_response()
+}
+
+/// TODO(step 7): `POST /v1/chat/completions`. Read the request with `read_ask` (an error is
+/// its own response), and answer the last user message with `stand_in_answer`, cut into
+/// `tokens`. With `"stream": true`: an event stream, a chunk with the role, a chunk per token
+/// (the first after `--think-ms`, the others `--token-ms` apart), a chunk with `finish_reason`,
+/// the usage if asked, then `data: [DONE]`, every event's `id:` its index from 0. Without it,
+/// one `chat.completion` object. Count tokens and answers in `shared.answers`: an answer whose
+/// client went away counts as cancelled. See this step's README.md. (The route gives this
+/// function the same filters as the finished one needs; see `main`.)
+async fn complete(_shared: Shared, _content_type: Option<String>, _body: Bytes) -> Response {
+    let todo = "TODO(step 7): POST /v1/chat/completions";
+    warp::reply::with_status(todo, StatusCode::NOT_IMPLEMENTED).into_response()
 }

@@ -1,6 +1,6 @@
-//! Step 6, shutdown and vanishing clients, solved: the whole workshop. On SIGTERM or Ctrl-C
-//! every stream ends and the server exits; `/health` counts the streams open, and a client
-//! that goes away is forgotten.
+//! Step 6, shutdown and vanishing clients, solved: on SIGTERM or Ctrl-C every stream ends and
+//! the server exits; `/health` counts the streams open, and a client that goes away is
+//! forgotten.
 //!
 //! `cargo run`, then `curl -N http://127.0.0.1:3000/events`.
 

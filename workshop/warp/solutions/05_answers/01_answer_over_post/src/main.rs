@@ -1,3 +1,6 @@
+//! Step 7, an answer over POST, solved: the whole workshop. `POST /v1/chat/completions` streams
+//! a stand-in model's answer token by token in OpenAI's format, ends with `data: [DONE]`, and
+//! stops generating the moment its client goes away.
 //!
 //! `cargo run`, then `curl -N http://127.0.0.1:3000/events`.
 
@@ -12,6 +15,7 @@ use clap::Parser;
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use serde::Serialize;
+use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use warp::http::HeaderMap;
@@ -35,6 +39,12 @@ struct Options {
     /// After this many seconds without a write, a comment keeps the connection alive.
     #[arg(long, default_value_t = 15)]
     keep_alive_secs: u64,
+    /// Answers: milliseconds the model thinks before its first token.
+    #[arg(long, default_value_t = 300)]
+    think_ms: u64,
+    /// Answers: milliseconds between two tokens.
+    #[arg(long, default_value_t = 40)]
+    token_ms: u64,
 }
 
 /// The seed's paragraph, one sentence per event.
@@ -55,6 +65,8 @@ struct Shared {
     shutdown: CancellationToken,
     /// Streams open now, for `/health`.
     open: Arc<AtomicU64>,
+    /// What `/metrics` counts of the answers.
+    answers: Arc<AnswerCounts>,
 }
 
 #[tokio::main]
@@ -69,6 +81,7 @@ async fn main() -> std::io::Result<()> {
         chat: Arc::new(Mutex::new(Chat::new())),
         shutdown: shutdown.clone(),
         open: Arc::new(AtomicU64::new(0)),
+        answers: Arc::default(),
     };
     let with_shared = warp::any().map(move || shared.clone());
     let clock = warp::path!("events")
@@ -95,6 +108,13 @@ async fn main() -> std::io::Result<()> {
         .and(warp::header::headers_cloned())
         .map(chat);
     let health = warp::path!("health").and(with_shared.clone()).map(health);
+    let complete = warp::path!("v1" / "chat" / "completions")
+        .and(warp::post())
+        .and(with_shared.clone())
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::body::bytes())
+        .then(complete);
+    let metrics = warp::path!("metrics").and(with_shared.clone()).map(metrics);
     // Each route is tried in turn; a request none of them takes is answered 404.
     let routes = warp::path!("nothing" / "here")
         .map(|| "a route to start the list")
@@ -102,7 +122,9 @@ async fn main() -> std::io::Result<()> {
         .or(paragraph)
         .or(publish)
         .or(chat)
-        .or(health);
+        .or(health)
+        .or(complete)
+        .or(metrics);
     // warp's graceful shutdown waits for every response to end, and an event stream never
     // ends by itself: the token ends them.
     let stop = async move {
@@ -412,4 +434,394 @@ fn health(shared: Shared) -> Response {
     let open = shared.open.load(Ordering::Relaxed);
     let health = serde_json::json!({ "status": "ok", "server": "warp", "open_streams": open });
     warp::reply::json(&health).into_response()
+}
+
+// What follows is given: the request an OpenAI client sends, its errors in OpenAI's shape, the
+// stand-in model, and what `/metrics` counts. The lesson is `complete`, further down.
+
+/// The largest request body taken: a conversation is sent whole with every question.
+const MAX_BODY: usize = 64 * 1024;
+
+/// What `POST /v1/chat/completions` takes: the part of OpenAI's request the stand-in reads.
+#[derive(Debug, Deserialize)]
+struct Ask {
+    model: Option<String>,
+    messages: Vec<AskMessage>,
+    #[serde(default)]
+    stream: bool,
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    stream_options: StreamOptions,
+}
+
+#[derive(Debug, Deserialize)]
+struct AskMessage {
+    role: String,
+    #[serde(default)]
+    content: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StreamOptions {
+    /// A last chunk with the token counts, before `[DONE]`.
+    #[serde(default)]
+    include_usage: bool,
+}
+
+/// An error as OpenAI sends it, `{"error": {"message", "type", "param", "code"}}`, which the
+/// official clients raise as an exception with this message.
+struct ApiError {
+    status: u16,
+    message: String,
+    /// The field at fault, if one is.
+    param: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: u16, param: Option<&str>, message: impl Into<String>) -> Self {
+        let param = param.map(str::to_owned);
+        Self {
+            status,
+            message: message.into(),
+            param,
+        }
+    }
+
+    /// The body of the error's response.
+    fn json(&self) -> Value {
+        let error = json!({
+            "message": self.message,
+            "type": "invalid_request_error",
+            "param": self.param,
+            "code": null,
+        });
+        json!({ "error": error })
+    }
+}
+
+/// Reads and checks a request: JSON (by its `Content-Type`), at most `MAX_BODY` bytes, a model,
+/// known roles, a user message to answer, and `max_tokens` from 1 to 4096.
+fn read_ask(content_type: Option<&str>, body: &[u8]) -> Result<Ask, ApiError> {
+    if !content_type
+        .unwrap_or_default()
+        .starts_with("application/json")
+    {
+        let message = "send the body as JSON, with Content-Type: application/json";
+        return Err(ApiError::new(415, None, message));
+    }
+    if body.len() > MAX_BODY {
+        return Err(ApiError::new(
+            413,
+            None,
+            format!("the body is over {MAX_BODY} bytes"),
+        ));
+    }
+    let ask: Ask = serde_json::from_slice(body).map_err(|e| {
+        let message = format!("the body is not valid JSON for a chat request: {e}");
+        ApiError::new(400, None, message)
+    })?;
+    let invalid = |param: &str, message: String| Err(ApiError::new(400, Some(param), message));
+    if ask
+        .model
+        .as_deref()
+        .is_none_or(|model| model.trim().is_empty())
+    {
+        return invalid("model", "model is required: name one, any name".into());
+    }
+    const ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
+    for (i, message) in ask.messages.iter().enumerate() {
+        if !ROLES.contains(&message.role.as_str()) {
+            let role = format!("messages[{i}].role");
+            let roles = ROLES.join(", ");
+            return invalid(
+                &role,
+                format!("{role} is {:?}: a role is one of {roles}", message.role),
+            );
+        }
+    }
+    if !ask.messages.iter().any(|message| message.role == "user") {
+        let message = "messages holds no message with \"role\": \"user\": nothing to answer";
+        return invalid("messages", message.into());
+    }
+    if let Some(max) = ask.max_tokens.filter(|max| !(1..=4096).contains(max)) {
+        return invalid(
+            "max_tokens",
+            format!("max_tokens is {max}: it must be 1 to 4096"),
+        );
+    }
+    Ok(ask)
+}
+
+/// The stand-in model, no weights: the question's words quoted (eight at most), their count,
+/// then the paragraph.
+fn stand_in_answer(question: &str) -> String {
+    let words: Vec<&str> = question.split_whitespace().collect();
+    let mut quoted = words[..words.len().min(8)].join(" ");
+    if words.len() > 8 {
+        quoted.push('…');
+    }
+    let count = match words.len() {
+        1 => "1 word".to_owned(),
+        n => format!("{n} words"),
+    };
+    format!("You asked: \"{quoted}\" ({count}). {}", SENTENCES.join(" "))
+}
+
+/// An answer cut into tokens: each word with the spaces before it, so that they join to it.
+fn tokens(answer: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    for c in answer.chars() {
+        let starts_a_word = c.is_whitespace() && current.ends_with(|c: char| !c.is_whitespace());
+        if starts_a_word {
+            tokens.push(std::mem::take(&mut current));
+        }
+        current.push(c);
+    }
+    tokens.push(current);
+    tokens
+}
+
+/// What `/metrics` counts: tokens generated, and answers that reached their end or did not.
+#[derive(Debug, Default)]
+struct AnswerCounts {
+    tokens: AtomicU64,
+    completed: AtomicU64,
+    cancelled: AtomicU64,
+}
+
+/// The content type of `/metrics`.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+impl AnswerCounts {
+    /// The counters in the OpenMetrics text format, for `GET /metrics`.
+    fn openmetrics(&self) -> String {
+        let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        format!(
+            "# TYPE sse_answer_tokens counter\nsse_answer_tokens_total {}\n\
+             # TYPE sse_answers_completed counter\nsse_answers_completed_total {}\n\
+             # TYPE sse_answers_cancelled counter\nsse_answers_cancelled_total {}\n# EOF\n",
+            count(&self.tokens),
+            count(&self.completed),
+            count(&self.cancelled),
+        )
+    }
+}
+
+/// One answer: who it is, what it says, and what the request asked of it.
+struct Answer {
+    /// `chatcmpl-` and a number no other answer of this process has.
+    id: String,
+    created: u64,
+    model: String,
+    tokens: Vec<String>,
+    /// Whether `max_tokens` cut it: `"finish_reason": "length"`.
+    cut: bool,
+    prompt_tokens: usize,
+    include_usage: bool,
+}
+
+impl Answer {
+    fn to(ask: Ask) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let since_1970 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let since_1970 = since_1970.unwrap_or_default();
+        let number = NEXT.fetch_add(1, Ordering::Relaxed);
+        let question = ask.messages.iter().rev().find(|m| m.role == "user");
+        let mut tokens = tokens(&stand_in_answer(&question.expect("checked").content));
+        let max = ask.max_tokens.map_or(usize::MAX, |max| max as usize);
+        let cut = tokens.len() > max;
+        tokens.truncate(max);
+        Self {
+            id: format!("chatcmpl-{:x}{number:08x}", since_1970.as_nanos()),
+            created: since_1970.as_secs(),
+            model: ask.model.unwrap_or_default(),
+            tokens,
+            cut,
+            prompt_tokens: ask
+                .messages
+                .iter()
+                .map(|m| m.content.split_whitespace().count())
+                .sum(),
+            include_usage: ask.stream_options.include_usage,
+        }
+    }
+
+    fn finish_reason(&self) -> &'static str {
+        if self.cut { "length" } else { "stop" }
+    }
+
+    fn usage(&self) -> Value {
+        let completion = self.tokens.len();
+        json!({
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": self.prompt_tokens + completion,
+        })
+    }
+
+    /// A `chat.completion.chunk` with these `choices`.
+    fn chunk(&self, choices: Value) -> Value {
+        json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+        })
+    }
+
+    /// The `data:` of event `index` of the stream: the role, the tokens, the finish, the usage
+    /// if asked, then `[DONE]`; `None` after that.
+    fn event_data(&self, index: usize) -> Option<String> {
+        let choice = |delta: Value, finish: Option<&str>| json!([{ "index": 0, "delta": delta, "finish_reason": finish }]);
+        let tokens = self.tokens.len();
+        let finish = tokens + 1;
+        let done = finish + 1 + usize::from(self.include_usage);
+        let chunk = match index {
+            0 => self.chunk(choice(json!({ "role": "assistant", "content": "" }), None)),
+            i if i <= tokens => self.chunk(choice(json!({ "content": self.tokens[i - 1] }), None)),
+            i if i == finish => self.chunk(choice(json!({}), Some(self.finish_reason()))),
+            i if i == done => return Some("[DONE]".to_owned()),
+            i if i < done => {
+                let mut chunk = self.chunk(json!([]));
+                chunk["usage"] = self.usage();
+                chunk
+            }
+            _ => return None,
+        };
+        Some(chunk.to_string())
+    }
+
+    /// Without `"stream": true`: one `chat.completion`.
+    fn completion(&self) -> Value {
+        let message = json!({ "role": "assistant", "content": self.tokens.concat() });
+        json!({
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{ "index": 0, "message": message, "finish_reason": self.finish_reason() }],
+            "usage": self.usage(),
+        })
+    }
+}
+
+/// An answer being generated, as `/metrics` sees it: counted as completed once its end is
+/// handed over, and as cancelled if it is dropped first. The response's stream owns it, and
+/// hyper, under warp, drops the stream when the client goes away: so the generation, which is the
+/// stream, stops there.
+struct Generation {
+    counts: Arc<AnswerCounts>,
+    completed: bool,
+}
+
+impl Generation {
+    fn new(counts: &Arc<AnswerCounts>) -> Self {
+        Self {
+            counts: Arc::clone(counts),
+            completed: false,
+        }
+    }
+
+    fn token(&self) {
+        self.counts.tokens.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn complete(&mut self) {
+        self.completed = true;
+        self.counts.completed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        if !self.completed {
+            self.counts.cancelled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The time before token `n` (from 0): the model thinks before the first.
+fn pause_before(options: &Options, n: usize) -> Duration {
+    let ms = if n == 0 {
+        options.think_ms
+    } else {
+        options.token_ms
+    };
+    Duration::from_millis(ms)
+}
+
+/// The answer's events, paced: nothing is generated ahead of what is sent, since each event is
+/// made when the framework asks for the next. `event` makes an event from its id and data.
+fn answer_events<E>(
+    options: Options,
+    answer: Answer,
+    generation: Generation,
+    event: fn(String, String) -> E,
+) -> impl Stream<Item = E> {
+    stream::unfold(
+        (answer, generation, 0),
+        move |(answer, mut generation, i)| {
+            let options = options.clone();
+            async move {
+                let data = answer.event_data(i)?;
+                if (1..=answer.tokens.len()).contains(&i) {
+                    tokio::time::sleep(pause_before(&options, i - 1)).await;
+                    generation.token();
+                }
+                if data == "[DONE]" {
+                    generation.complete();
+                }
+                Some((event(i.to_string(), data), (answer, generation, i + 1)))
+            }
+        },
+    )
+}
+
+/// Without `"stream": true`: every token generated at the same pace, then the whole answer. A
+/// client that goes away stops it only if the framework drops this future (hyper, under axum
+/// and warp, does; actix over HTTP/2 does not: see the book's chapter on streamed answers).
+async fn whole(options: &Options, answer: Answer, mut generation: Generation) -> Value {
+    for n in 0..answer.tokens.len() {
+        tokio::time::sleep(pause_before(options, n)).await;
+        generation.token();
+    }
+    generation.complete();
+    answer.completion()
+}
+
+impl ApiError {
+    fn response(&self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        warp::reply::with_status(warp::reply::json(&self.json()), status).into_response()
+    }
+}
+
+/// `GET /metrics`: the answers' counters.
+fn metrics(shared: Shared) -> Response {
+    let text = shared.answers.openmetrics();
+    warp::reply::with_header(text, "content-type", OPENMETRICS).into_response()
+}
+
+/// `POST /v1/chat/completions`: the stand-in's answer, streamed as OpenAI streams it, or whole.
+async fn complete(shared: Shared, content_type: Option<String>, body: Bytes) -> Response {
+    let ask = match read_ask(content_type.as_deref(), &body) {
+        Ok(ask) => ask,
+        Err(error) => return error.response(),
+    };
+    let stream = ask.stream;
+    let (answer, generation) = (Answer::to(ask), Generation::new(&shared.answers));
+    if !stream {
+        let completion = whole(&shared.options, answer, generation).await;
+        return warp::reply::json(&completion).into_response();
+    }
+    let event = |id: String, data: String| Event {
+        id: Some(id),
+        data,
+        event: None,
+    };
+    let events = answer_events(shared.options.clone(), answer, generation, event);
+    // The headers go out at once, then keep-alive comments while the model thinks.
+    event_stream(&shared, events)
 }
