@@ -315,6 +315,21 @@ fn resume_after(_request: &HttpRequest, _query: Option<&str>) -> Option<u64> {
 /// Turns a stream of events into the response every stream shares: the headers the browser
 /// and the proxies on the way need.
 fn event_stream(shared: &Shared, events: impl Stream<Item = sse::Event> + 'static) -> HttpResponse {
+// @from 7
+    let retry = Duration::from_millis(shared.options.retry_ms);
+    stream_response(shared, events, Some(retry))
+}
+
+/// The response of every stream, a `GET` or an answer: the events as they come, with the
+/// headers, keep-alive comments and the end on shutdown, after `retry:` if given. An answer has
+/// none: nothing reconnects a `POST`, and OpenAI's Python client takes a block without data for
+/// an event, and fails on it.
+fn stream_response(
+    shared: &Shared,
+    events: impl Stream<Item = sse::Event> + 'static,
+    retry: Option<Duration>,
+) -> HttpResponse {
+// @end
 // @from 4
     // A comment after every `--keep-alive-secs` without an event, so that no proxy on the way
     // closes the connection as idle. (actix-web-lab's `with_keep_alive` ticks on a plain
@@ -347,8 +362,17 @@ fn event_stream(shared: &Shared, events: impl Stream<Item = sse::Event> + 'stati
 // @end
     let sse = sse::Sse::from_infallible_stream(events);
 // @from 4
+// @until 6
     // `retry:` first: how long the browser waits before reconnecting.
     let sse = sse.with_retry_duration(Duration::from_millis(shared.options.retry_ms));
+// @end
+// @end
+// @from 7
+    // `retry:` first: how long the browser waits before reconnecting.
+    let sse = match retry {
+        Some(retry) => sse.with_retry_duration(retry),
+        None => sse,
+    };
 // @end
 // @only-starter 4
     // TODO(step 4): send `retry: <--retry-ms>` before the first event.
@@ -972,7 +996,7 @@ async fn complete(
     }
     let event = |id: String, data: String| -> sse::Event { sse::Data::new(data).id(id).into() };
     let events = answer_events(shared.options.clone(), answer, generation, event);
-    // The headers go out at once, then keep-alive comments while the model thinks.
-    event_stream(&shared, events)
+    // The headers go out at once, then keep-alive comments while the model thinks; no `retry:`.
+    stream_response(&shared, events, None)
 }
 // @end

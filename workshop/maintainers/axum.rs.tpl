@@ -327,6 +327,16 @@ fn event_stream(
 // @only-starter 4
     // TODO(step 4): send `retry: <--retry-ms>` before the first event.
 // @end
+// @from 7
+    stream_response(app, events)
+}
+
+/// The response of every stream, a `GET` or an answer: the events as they come, with the
+/// headers, keep-alive comments and the end on shutdown. An answer comes here directly, with no
+/// `retry:`: nothing reconnects a `POST`, and OpenAI's Python client takes a block without data
+/// for an event, and fails on it.
+fn stream_response(app: &App, events: impl Stream<Item = Event> + Send + 'static) -> Response {
+// @end
 // @from 6
     // The stream ends when the server shuts down, and counts as open until it is dropped
     // (which axum does when the client goes away).
@@ -961,6 +971,6 @@ async fn complete(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Re
     let event = |id: String, data: String| Event::default().id(id).data(data);
     let events = answer_events(app.options.clone(), answer, generation, event);
     // The headers go out at once, then keep-alive comments while the model thinks.
-    event_stream(&app, events)
+    stream_response(&app, events)
 }
 // @end

@@ -151,6 +151,15 @@ pub async fn answers_stream_openai_chunks_with_ids_then_done(target: Target) {
         None,
         "[{fw}] usage only on request: {last}"
     );
+
+    // Nothing reconnects a POST, and OpenAI's Python client takes a `retry:` block, which has
+    // no data, for an event, and fails to read it as JSON.
+    let body = ask_body(question, json!({"stream": true, "max_tokens": 1}));
+    let raw = ask(&server, body).await.text().await;
+    assert!(
+        !raw.lines().any(|line| line.starts_with("retry")),
+        "[{fw}] an answer has no `retry:` field:\n{raw}"
+    );
 }
 
 /// Without `"stream": true`, the answer is one `chat.completion`: the same text a stream

@@ -193,7 +193,7 @@ pub const STEPS: [Step; 7] = [
                 answers::answers_stream_openai_chunks_with_ids_then_done,
                 "POST /v1/chat/completions with \"stream\": true answers an event stream of \
                  OpenAI chunks: the role, a token each, the finish_reason, the usage if asked, \
-                 then `data: [DONE]`, each event's id its index from 0"
+                 then `data: [DONE]`, each event's id its index from 0, and no `retry:`"
             ,
                 own_server: true),
             rule!(

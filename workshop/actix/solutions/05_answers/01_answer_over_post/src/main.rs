@@ -151,6 +151,19 @@ fn resume_after(request: &HttpRequest, query: Option<&str>) -> Option<u64> {
 /// Turns a stream of events into the response every stream shares: the headers the browser
 /// and the proxies on the way need.
 fn event_stream(shared: &Shared, events: impl Stream<Item = sse::Event> + 'static) -> HttpResponse {
+    let retry = Duration::from_millis(shared.options.retry_ms);
+    stream_response(shared, events, Some(retry))
+}
+
+/// The response of every stream, a `GET` or an answer: the events as they come, with the
+/// headers, keep-alive comments and the end on shutdown, after `retry:` if given. An answer has
+/// none: nothing reconnects a `POST`, and OpenAI's Python client takes a block without data for
+/// an event, and fails on it.
+fn stream_response(
+    shared: &Shared,
+    events: impl Stream<Item = sse::Event> + 'static,
+    retry: Option<Duration>,
+) -> HttpResponse {
     // A comment after every `--keep-alive-secs` without an event, so that no proxy on the way
     // closes the connection as idle. (actix-web-lab's `with_keep_alive` ticks on a plain
     // interval, even right after an event; this waits for a silence.)
@@ -173,7 +186,10 @@ fn event_stream(shared: &Shared, events: impl Stream<Item = sse::Event> + 'stati
         });
     let sse = sse::Sse::from_infallible_stream(events);
     // `retry:` first: how long the browser waits before reconnecting.
-    let sse = sse.with_retry_duration(Duration::from_millis(shared.options.retry_ms));
+    let sse = match retry {
+        Some(retry) => sse.with_retry_duration(retry),
+        None => sse,
+    };
     // Built by hand rather than returned as `Sse`, whose responder adds
     // `Content-Encoding: identity`.
     HttpResponse::Ok()
@@ -767,6 +783,6 @@ async fn complete(
     }
     let event = |id: String, data: String| -> sse::Event { sse::Data::new(data).id(id).into() };
     let events = answer_events(shared.options.clone(), answer, generation, event);
-    // The headers go out at once, then keep-alive comments while the model thinks.
-    event_stream(&shared, events)
+    // The headers go out at once, then keep-alive comments while the model thinks; no `retry:`.
+    stream_response(&shared, events, None)
 }

@@ -221,6 +221,17 @@ fn event_stream(
     // `retry:` first: how long the browser waits before reconnecting.
     let retry = Bytes::from(format!("retry: {}\n\n", shared.options.retry_ms));
     let bytes = stream::once(async move { retry }).chain(bytes);
+    stream_response(shared, bytes)
+}
+
+/// The response of every stream, a `GET` or an answer: the bytes as they come, with the
+/// headers, keep-alive comments and the end on shutdown. An answer comes here directly, with no
+/// `retry:`: nothing reconnects a `POST`, and OpenAI's Python client takes a block without data
+/// for an event, and fails on it.
+fn stream_response(
+    shared: &Shared,
+    bytes: impl Stream<Item = Bytes> + Send + Sync + 'static,
+) -> Response {
     // A comment after every `--keep-alive-secs` without a write, so that no proxy on the way
     // closes the connection as idle; the wait starts again after each write.
     let period = Duration::from_secs(shared.options.keep_alive_secs);
@@ -823,5 +834,5 @@ async fn complete(shared: Shared, content_type: Option<String>, body: Bytes) -> 
     };
     let events = answer_events(shared.options.clone(), answer, generation, event);
     // The headers go out at once, then keep-alive comments while the model thinks.
-    event_stream(&shared, events)
+    stream_response(&shared, events.map(|event| event.encode()))
 }
