@@ -341,10 +341,10 @@ async fn through_nginx_an_idle_stream_outlives_the_read_timeout_thanks_to_keep_a
     );
 }
 
-/// `sse doctor` on the clock through `nginx`, watched for `secs`: the checks it flagged.
-async fn doctor_through(nginx: &Nginx, secs: u64) -> (Vec<&'static str>, String) {
+/// `sse doctor` on `path` through `nginx`, watched for `secs`: the checks it flagged.
+async fn doctor_through(nginx: &Nginx, path: &str, secs: u64) -> (Vec<&'static str>, String) {
     use sse_cli::doctor::{Doctor, examine};
-    let url = format!("http://{}/events?interval_ms=100", nginx.addr);
+    let url = format!("http://{}{path}", nginx.addr);
     let ask = sse_cli::http::Ask::get(&url).expect("a URL");
     let report = examine(&Doctor {
         ask,
@@ -355,6 +355,9 @@ async fn doctor_through(nginx: &Nginx, secs: u64) -> (Vec<&'static str>, String)
     (report.flagged(), json)
 }
 
+/// The clock, fast enough to judge in a few seconds.
+const CLOCK: &str = "/events?interval_ms=100";
+
 #[tokio::test]
 async fn through_nginx_the_doctor_passes_the_checked_in_config_and_flags_buffering() {
     let servers: Vec<Running> = (Which::ALL.iter())
@@ -362,7 +365,7 @@ async fn through_nginx_the_doctor_passes_the_checked_in_config_and_flags_bufferi
         .collect();
     let upstreams: Vec<_> = servers.iter().map(|s| endpoint(s).addr).collect();
     let nginx = Nginx::start(&upstreams, |conf| conf);
-    let (flagged, report) = doctor_through(&nginx, 3).await;
+    let (flagged, report) = doctor_through(&nginx, CLOCK, 3).await;
     assert!(flagged.is_empty(), "deploy/nginx.conf: {report}");
     drop(nginx);
 
@@ -377,8 +380,13 @@ async fn through_nginx_the_doctor_passes_the_checked_in_config_and_flags_bufferi
         )
     };
     let nginx = Nginx::start(&upstreams, buffering);
-    let (flagged, report) = doctor_through(&nginx, 6).await;
+    let (flagged, report) = doctor_through(&nginx, CLOCK, 6).await;
     assert!(flagged.contains(&"buffering"), "{report}");
+    // The paragraph is shorter than nginx's buffers: it comes in one burst, as it ends.
+    let paragraph = "/events/paragraph?interval_ms=400";
+    let (flagged, report) = doctor_through(&nginx, paragraph, 4).await;
+    assert!(flagged.contains(&"buffering"), "{report}");
+    assert!(report.contains("arrived together after"), "{report}");
 }
 
 #[tokio::test]

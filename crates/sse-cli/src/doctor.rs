@@ -16,14 +16,11 @@ use std::time::{Duration, Instant};
 use hyper::StatusCode;
 use serde::Serialize;
 
+use crate::bursts::{Arrived, Bursts, CONNECT_BURST, HeldBack, TOGETHER};
 use crate::http::{self, Ask, Response};
 use crate::parse::{Event, Item, LineEndings, Parser};
 use crate::watch::is_event_stream;
 
-/// Events arriving within this of each other came out of one buffer, not one by one.
-const TOGETHER: Duration = Duration::from_millis(10);
-/// What a server sends at once on connect (history, a first event) is not judged for bursts.
-const CONNECT_BURST: Duration = Duration::from_millis(250);
 /// Headers later than this keep a browser's `EventSource` in CONNECTING.
 const SLOW_HEADERS: Duration = Duration::from_secs(1);
 /// How long a resumed stream may take to send its first event with an id.
@@ -117,7 +114,19 @@ pub struct Report {
     pub events: usize,
     /// The verdicts, in the order they are printed.
     pub checks: Vec<Check>,
+    /// What the checks cannot tell, printed after them.
+    pub limits: &'static [&'static str],
 }
+
+/// What the checks cannot tell.
+pub const LIMITS: &[&str] = &[
+    "What arrives in the first 250 ms (a history, a first event) is not judged for bursts.",
+    "A server that sends events in one batch on purpose looks like a proxy holding them back: \
+     buffering warns then, and fails only where the stream proves the events were made apart \
+     (timestamps in their data, the rhythm of the others, or the batch ending the response).",
+    "One watch from one place: a proxy that buffers only some responses, or only under load, \
+     may pass here.",
+];
 
 impl Report {
     /// Whether any check failed: `sse doctor` then exits with status 1.
@@ -173,6 +182,7 @@ pub async fn examine(doctor: &Doctor) -> Report {
                 watched_secs: 0.0,
                 events: 0,
                 checks: not_open(status),
+                limits: LIMITS,
             };
         }
     };
@@ -188,7 +198,7 @@ pub async fn examine(doctor: &Doctor) -> Report {
         first_bytes(&watched),
     ];
     // Both judge the same arrival pattern: reckon it once.
-    let bursts = Bursts::of(&watched);
+    let bursts = bursts_of(&watched);
     let compression = compression(&watched, &bursts);
     checks.push(buffering(
         &watched,
@@ -210,6 +220,7 @@ pub async fn examine(doctor: &Doctor) -> Report {
         watched_secs: watched.watched.as_secs_f64(),
         events: watched.events.len(),
         checks,
+        limits: LIMITS,
     }
 }
 
@@ -357,41 +368,25 @@ fn first_bytes(w: &Watched) -> Check {
     )
 }
 
-/// Runs of at least three events that arrived together, after what came at connect.
-struct Bursts {
-    /// The events counted: those after [`CONNECT_BURST`].
-    later: usize,
-    /// The runs.
-    bursts: usize,
-    /// The events in them.
-    in_bursts: usize,
+/// The arrival pattern of the events the main watch saw.
+fn bursts_of(w: &Watched) -> Bursts {
+    let arrived: Vec<Arrived<'_>> = (w.events.iter())
+        .map(|e| Arrived {
+            at: e.at,
+            data: &e.event.data,
+        })
+        .collect();
+    let ended = w.ended.as_ref().map(|(at, _)| *at);
+    Bursts::of(&arrived, &w.chunks, ended)
 }
 
-impl Bursts {
-    fn of(w: &Watched) -> Self {
-        let later: Vec<Duration> = (w.events.iter())
-            .map(|e| e.at)
-            .filter(|&at| at >= CONNECT_BURST)
-            .collect();
-        let mut runs = Vec::new();
-        let mut run = 0;
-        for (i, &at) in later.iter().enumerate() {
-            if i > 0 && at - later[i - 1] < TOGETHER {
-                run += 1;
-            } else {
-                runs.push(run);
-                run = 1;
-            }
-        }
-        runs.push(run);
-        let bursts: Vec<usize> = runs.into_iter().filter(|&run| run >= 3).collect();
-        Self {
-            later: later.len(),
-            bursts: bursts.len(),
-            in_bursts: bursts.iter().sum(),
-        }
-    }
-}
+/// What the buffering check says of its failures, and the fix.
+const HELD_WHY: &str = "Something between the server and here holds events and lets them \
+    out in batches: users see nothing, then everything at once. The usual cause is a proxy \
+    buffering the response (nginx does by default), or a server that does not flush each event.";
+const HELD_FIX: &str = "Flush after every event, and turn buffering off on the way: send the \
+    header X-Accel-Buffering: no (nginx honours it), or `proxy_buffering off;` in nginx's \
+    location; other proxies and CDNs have a similar switch.";
 
 fn buffering(w: &Watched, bursts: &Bursts, compression_held: bool) -> Check {
     if compression_held {
@@ -400,11 +395,7 @@ fn buffering(w: &Watched, bursts: &Bursts, compression_held: bool) -> Check {
             "the compression check below explains the delays; see it",
         );
     }
-    let &Bursts {
-        later,
-        bursts,
-        in_bursts,
-    } = bursts;
+    let later = bursts.later;
     if later < 4 {
         return Check::skip(
             "buffering",
@@ -416,42 +407,76 @@ fn buffering(w: &Watched, bursts: &Bursts, compression_held: bool) -> Check {
         );
     }
     let (longest, _) = silences(&w.chunks, None);
-    if bursts >= 2 {
-        return Check::new(
-            "buffering",
-            Status::Fail,
-            format!(
-                "{in_bursts} of {later} events arrived in {bursts} bursts (each within {} of \
-                 each other), with silences of up to {} between",
-                ms(TOGETHER),
-                ms(longest)
-            ),
-            "Something between the server and here holds events and lets them out in batches: \
-             users see nothing, then everything at once. The usual cause is a proxy buffering \
-             the response (nginx does by default), or a server that does not flush each event.",
-            "Flush after every event, and turn buffering off on the way: send the header \
-             X-Accel-Buffering: no (nginx honours it), or `proxy_buffering off;` in nginx's \
-             location; other proxies and CDNs have a similar switch.",
+    if bursts.bursts.len() >= 2 {
+        let saw = format!(
+            "{} of {later} events arrived in {} bursts (each within {} of each other), with \
+             silences of up to {} between",
+            bursts.in_bursts(),
+            bursts.bursts.len(),
+            ms(TOGETHER),
+            ms(longest)
         );
+        return Check::new("buffering", Status::Fail, saw, HELD_WHY, HELD_FIX);
     }
-    Check::pass(
-        "buffering",
-        format!(
+    if let Some(held) = bursts.held_back() {
+        return held_back(w, &held);
+    }
+    let saw = match bursts.bursts.first() {
+        Some(burst) => format!(
+            "{later} events arrived one by one but for one batch of {} after {} of silence, in \
+             the stream's own rhythm",
+            burst.events,
+            secs(burst.silence)
+        ),
+        None => format!(
             "{later} events arrived one by one, silences of up to {}",
             ms(longest)
         ),
-    )
+    };
+    Check::pass("buffering", saw)
+}
+
+/// One burst after a long silence: "5 events made over 2.4 s arrived together after 3.0 s of
+/// silence". A failure when the stream proves they were made apart, else a warning, since a
+/// server may send a batch on purpose.
+fn held_back(w: &Watched, held: &HeldBack) -> Check {
+    let burst = &held.burst;
+    let made = match burst.made_over {
+        Some(over) => format!(" made over {} (their timestamps say so)", secs(over)),
+        None => String::new(),
+    };
+    let mut saw = format!(
+        "{} events{made} arrived together after {} of silence",
+        burst.events,
+        secs(burst.silence)
+    );
+    if burst.ends_response {
+        saw += ", as the response ended";
+    }
+    let first_held = w.events.first().is_some_and(|e| e.at >= burst.at);
+    if first_held && w.head_after >= SLOW_HEADERS {
+        saw += &format!("; even the headers came only after {}", secs(w.head_after));
+    } else if first_held {
+        saw += &format!(
+            "; the first event came {} after the headers",
+            secs(burst.at.saturating_sub(w.head_after))
+        );
+    }
+    if held.proven {
+        saw += ": something between the server and you holds them back";
+        return Check::new("buffering", Status::Fail, saw, HELD_WHY, HELD_FIX);
+    }
+    saw += ": something on the way may hold them back, unless the server sends them as one \
+             batch on purpose";
+    Check::new("buffering", Status::Warn, saw, HELD_WHY, HELD_FIX)
 }
 
 fn compression(w: &Watched, bursts: &Bursts) -> Check {
     let Some(encoding) = w.compression else {
         return Check::pass("compression", "not compressed");
     };
-    let &Bursts {
-        later,
-        bursts,
-        in_bursts,
-    } = bursts;
+    let (later, in_bursts) = (bursts.later, bursts.in_bursts());
+    let bursts = bursts.bursts.len();
     if bursts >= 1 {
         return Check::new(
             "compression",

@@ -8,6 +8,7 @@
 //! `cargo run -p sse-cli -- --help`, or `cargo install --path crates/sse-cli` for `sse`. The
 //! library is what the binary runs; the cluster tests call the doctor through it.
 
+pub mod bursts;
 pub mod doctor;
 pub mod http;
 pub mod parse;

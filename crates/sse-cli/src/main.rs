@@ -289,6 +289,13 @@ fn print_report(report: &doctor::Report) {
         count(Status::Fail),
         count(Status::Skip)
     ));
+    out.line("\nlimits of this report:");
+    for limit in report.limits {
+        for (i, line) in wrap(limit, 76).iter().enumerate() {
+            let bullet = if i == 0 { "-" } else { " " };
+            out.line(&format!("  {bullet} {line}"));
+        }
+    }
 }
 
 /// Splits `text` into lines of at most `width` characters, at spaces.

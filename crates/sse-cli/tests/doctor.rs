@@ -94,6 +94,24 @@ async fn buffered_events_are_flagged() {
 }
 
 #[tokio::test]
+async fn events_held_until_the_response_ends_are_flagged_in_words() {
+    only("/at-end", "buffering", "fail").await;
+    let server = Pitfalls::start().await;
+    let (report, _) = doctor(&server.url("/at-end"), 3.0, &[]).await;
+    let saw = check(&report, "buffering")["saw"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for says in [
+        "20 events made over 1.9 s (their timestamps say so) arrived together after 2.",
+        "of silence, as the response ended; the first event came 2.",
+        "after the headers: something between the server and you holds them back",
+    ] {
+        assert!(saw.contains(says), "{says:?} not in {saw:?}");
+    }
+}
+
+#[tokio::test]
 async fn compression_that_holds_events_is_flagged() {
     only("/gzip", "compression", "fail").await;
 }

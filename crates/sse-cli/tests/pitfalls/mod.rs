@@ -4,7 +4,7 @@
 //!
 //! Every path but the broken part is a good stream: `retry: 200`, then events `1` to `20`
 //! one every 50 ms with `id:`, then the end; a reconnect with `Last-Event-ID: n` resumes at
-//! n+1, and gets 204 once nothing is left. Headers: `text/event-stream`, `no-cache`, CORS `*`.
+//! n+1, and gets 204 once nothing is left (`/at-end` makes one every 100 ms). Headers: `text/event-stream`, `no-cache`, CORS `*`.
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -93,6 +93,9 @@ async fn read_request(socket: &mut TcpStream) -> Option<Asked> {
 struct Telling {
     /// Events written five at a time, as a buffering proxy lets them out.
     grouped: bool,
+    /// Every event held until the response ends, as a buffering proxy does to a short stream;
+    /// each made 100 ms after the one before, its data JSON with the time it was made.
+    at_end: bool,
     /// The whole body through gzip with no flush: nothing but the gzip header until the end.
     gzip: bool,
     /// With `gzip`: a sync flush after every event, as a server that compresses properly does.
@@ -122,6 +125,7 @@ async fn answer(mut socket: TcpStream) {
     match asked.path.as_str() {
         "/clean" => {}
         "/buffered" => telling.grouped = true,
+        "/at-end" => telling.at_end = true,
         "/gzip" => {
             telling.gzip = true;
             headers.push("Content-Encoding: gzip");
@@ -220,6 +224,12 @@ async fn tell(
         }
         if !telling.no_ids {
             body += &format!("id: {id}{newline}");
+        }
+        if telling.at_end {
+            let time = chrono::Utc::now().to_rfc3339();
+            body += &format!("data: {{\"n\": {id}, \"time\": \"{time}\"}}{newline}{newline}");
+            tokio::time::sleep(EVERY * 2).await;
+            continue;
         }
         body += &format!("data: event {id}{newline}{newline}");
         held += 1;
