@@ -1,5 +1,5 @@
-//! The `sse` binary: parses the command line and runs `watch` or `doctor` (see the library's
-//! doc). Exit status: 0 when all went as asked, 1 when the stream was refused (`watch`) or a
+//! The `sse` binary: parses the command line and runs `watch`, `doctor`, `token` or
+//! `completions` (see the library's doc). Exit status: 0 when all went as asked, 1 when the stream was refused (`watch`) or a
 //! check failed (`doctor`), 2 for a mistake on the command line.
 
 use std::process::ExitCode;
@@ -68,6 +68,15 @@ enum Command {
     /// Mint a token (a JWT) for servers started with --auth-secret or --auth-public-key, and
     /// print it: send it as `Authorization: Bearer TOKEN`, or as the sse_token cookie.
     Token(TokenArgs),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    ///
+    /// `sse completions bash > ~/.local/share/bash-completion/completions/sse`, or
+    /// `sse completions zsh > ~/.zfunc/_sse`, or
+    /// `sse completions fish > ~/.config/fish/completions/sse.fish`, then open a new shell.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// What `sse token` mints, and with what.
@@ -191,6 +200,19 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<ExitCode, Error> {
     match command {
+        Command::Completions { shell } => {
+            // clap's own generator, from the same definition as --help: they cannot disagree.
+            // Written whole, so that a closed pipe (`| head`) is an error, not a panic.
+            let mut cli = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cli, "sse", &mut script);
+            let mut stdout = std::io::stdout();
+            match std::io::Write::write_all(&mut stdout, &script) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+                Err(e) => Err(format!("writing the script: {e}").into()),
+            }
+        }
         Command::Token(args) => {
             println!("{}", args.mint()?);
             Ok(ExitCode::SUCCESS)
