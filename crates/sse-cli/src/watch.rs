@@ -65,18 +65,30 @@ pub async fn run(watch: Watch) -> Stop {
     }
 }
 
+/// Where a watch is, across reconnects.
+struct Progress {
+    /// The server's `retry:`, once it sent one.
+    retry: Option<Duration>,
+    /// What a browser would send as `Last-Event-ID`.
+    last_event_id: String,
+    /// Events shown so far, for `--max-events`.
+    shown: u64,
+}
+
 async fn watch_until_stop(watch: Watch, screen: &mut Screen) -> Stop {
-    let mut retry: Option<Duration> = None;
-    let mut last_event_id = watch.last_event_id.clone().unwrap_or_default();
-    let mut shown = 0;
+    let mut progress = Progress {
+        retry: None,
+        last_event_id: watch.last_event_id.clone().unwrap_or_default(),
+        shown: 0,
+    };
     loop {
-        let resuming = if last_event_id.is_empty() {
+        let resuming = if progress.last_event_id.is_empty() {
             String::new()
         } else {
-            format!(" with Last-Event-ID: {last_event_id}")
+            format!(" with Last-Event-ID: {}", progress.last_event_id)
         };
         screen.note(&format!("{} {}{resuming}", watch.ask.method, watch.ask.url));
-        match http::open(&watch.ask, Some(&last_event_id)).await {
+        match http::open(&watch.ask, Some(&progress.last_event_id)).await {
             Err(e) if e.is::<http::CertificateRejected>() => {
                 screen.stop(&e.to_string());
                 return Stop::Refused;
@@ -100,64 +112,18 @@ async fn watch_until_stop(watch: Watch, screen: &mut Screen) -> Stop {
                     .stop("a browser fails the connection for good unless it is text/event-stream");
                 return Stop::Refused;
             }
-            Ok(mut response) => {
-                let compressed = response
-                    .compression()
-                    .map_or(String::new(), |c| format!(", {c}"));
-                screen.note(&format!(
-                    "200 OK, {}, {}{compressed}",
-                    response.header("content-type"),
-                    response.protocol()
-                ));
-                let mut parser = Parser::resuming(&last_event_id);
-                let ended = loop {
-                    let chunk = match response.chunk().await {
-                        None => break "the stream ended".to_owned(),
-                        Some(Err(e)) => break format!("the connection broke: {e}"),
-                        Some(Ok(chunk)) => chunk,
-                    };
-                    if watch.raw {
-                        screen.raw(&chunk);
-                    }
-                    for item in parser.feed(&chunk) {
-                        match item {
-                            Item::Retry(ms) => {
-                                let new = Duration::from_millis(ms);
-                                if retry != Some(new) {
-                                    screen.note(&format!("retry: {ms} ms"));
-                                }
-                                retry = Some(new);
-                            }
-                            Item::Comment(text) if watch.types.is_empty() && !watch.raw => {
-                                screen.comment(&text);
-                            }
-                            Item::Comment(_) => {}
-                            Item::Event(event) => {
-                                if !watch.types.is_empty() && !watch.types.contains(&event.event) {
-                                    continue;
-                                }
-                                if !watch.raw {
-                                    screen.event(&event, retry);
-                                }
-                                shown += 1;
-                                if watch.max_events.is_some_and(|max| shown >= max) {
-                                    screen.note(&format!("--max-events {shown} reached"));
-                                    return Stop::Done;
-                                }
-                            }
-                        }
-                    }
-                };
-                last_event_id = parser.last_event_id().to_owned();
-                screen.note(&ended);
+            Ok(response) => {
+                if let Err(stop) = read_stream(&watch, screen, response, &mut progress).await {
+                    return stop;
+                }
             }
         }
         if watch.ask.method != Method::GET {
             screen.note("not reconnecting: that would send the request again");
             return Stop::Done;
         }
-        let wait = retry.unwrap_or(DEFAULT_RETRY);
-        let why = if retry.is_some() {
+        let wait = progress.retry.unwrap_or(DEFAULT_RETRY);
+        let why = if progress.retry.is_some() {
             "the server's retry"
         } else {
             "no retry from the server: Chromium's default"
@@ -165,6 +131,75 @@ async fn watch_until_stop(watch: Watch, screen: &mut Screen) -> Stop {
         screen.note(&format!("reconnecting in {} ms ({why})", wait.as_millis()));
         tokio::time::sleep(wait).await;
     }
+}
+
+/// Shows an opened stream until it ends (then notes how); `Err` when the watch stops here
+/// (`--max-events`).
+async fn read_stream(
+    watch: &Watch,
+    screen: &mut Screen,
+    mut response: http::Response,
+    progress: &mut Progress,
+) -> Result<(), Stop> {
+    let compressed = response
+        .compression()
+        .map_or(String::new(), |c| format!(", {c}"));
+    screen.note(&format!(
+        "200 OK, {}, {}{compressed}",
+        response.header("content-type"),
+        response.protocol()
+    ));
+    let mut parser = Parser::resuming(&progress.last_event_id);
+    let ended = loop {
+        let chunk = match response.chunk().await {
+            None => break "the stream ended".to_owned(),
+            Some(Err(e)) => break format!("the connection broke: {e}"),
+            Some(Ok(chunk)) => chunk,
+        };
+        if watch.raw {
+            screen.raw(&chunk);
+        }
+        for item in parser.feed(&chunk) {
+            show(watch, screen, item, progress)?;
+        }
+    };
+    progress.last_event_id = parser.last_event_id().to_owned();
+    screen.note(&ended);
+    Ok(())
+}
+
+/// Shows one item as `watch` asks; `Err` once `--max-events` are shown.
+fn show(
+    watch: &Watch,
+    screen: &mut Screen,
+    item: Item,
+    progress: &mut Progress,
+) -> Result<(), Stop> {
+    match item {
+        Item::Retry(ms) => {
+            let new = Duration::from_millis(ms);
+            if progress.retry != Some(new) {
+                screen.note(&format!("retry: {ms} ms"));
+            }
+            progress.retry = Some(new);
+        }
+        Item::Comment(text) if watch.types.is_empty() && !watch.raw => screen.comment(&text),
+        Item::Comment(_) => {}
+        Item::Event(event) => {
+            if !watch.types.is_empty() && !watch.types.contains(&event.event) {
+                return Ok(());
+            }
+            if !watch.raw {
+                screen.event(&event, progress.retry);
+            }
+            progress.shown += 1;
+            if watch.max_events.is_some_and(|max| progress.shown >= max) {
+                screen.note(&format!("--max-events {} reached", progress.shown));
+                return Err(Stop::Done);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `text/event-stream`, perhaps with parameters, in any case: what a browser accepts.
