@@ -225,6 +225,28 @@ async fn nothing_is_flagged_on_warp() {
 }
 
 #[tokio::test]
+async fn a_stream_answered_to_a_post_is_examined_and_the_reconnect_checks_say_why_not() {
+    let server = Running::start(Which::Axum, &["--think-ms", "0", "--token-ms", "10"]);
+    let body =
+        r#"{"model": "m", "messages": [{"role": "user", "content": "Hi?"}], "stream": true}"#;
+    let url = server.url("/v1/chat/completions");
+    let (report, code) = doctor(&url, 3.0, &["-X", "POST", "--data", body]).await;
+    for name in ["retry", "ids", "resume", "end"] {
+        let skipped = check(&report, name);
+        assert_eq!(skipped["status"], "skip", "{skipped}");
+        let saw = skipped["saw"].as_str().unwrap_or_default();
+        assert!(
+            saw.starts_with("does not apply") && saw.contains("POST"),
+            "{saw}"
+        );
+    }
+    for name in ["status", "buffering", "idle", "line-endings"] {
+        assert_eq!(status(&report, name), "pass", "{name}: {report:#}");
+    }
+    assert_eq!(code, 0, "{report:#}");
+}
+
+#[tokio::test]
 async fn the_report_for_a_person_says_why_and_how_to_fix() {
     let server = Pitfalls::start().await;
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse"))

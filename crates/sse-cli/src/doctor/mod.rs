@@ -175,23 +175,70 @@ enum Run {
     Later(for<'a> fn(&'a Seen) -> Later<'a>),
 }
 
+/// One check of the list: its name, how it runs, and, for a check about what a browser does
+/// when it reconnects, why it does not apply to a stream answered to a `POST`.
+#[derive(Clone, Copy)]
+struct Entry {
+    name: &'static str,
+    run: Run,
+    not_for_post: Option<&'static str>,
+}
+
+const fn now(name: &'static str, check: fn(&Seen) -> Verdict) -> Entry {
+    Entry {
+        name,
+        run: Run::Now(check),
+        not_for_post: None,
+    }
+}
+
+const fn later(name: &'static str, check: for<'a> fn(&'a Seen) -> Later<'a>) -> Entry {
+    Entry {
+        name,
+        run: Run::Later(check),
+        not_for_post: None,
+    }
+}
+
+impl Entry {
+    /// Skipped for a `POST`, saying `why`.
+    const fn reconnects(self, why: &'static str) -> Self {
+        Self {
+            not_for_post: Some(why),
+            ..self
+        }
+    }
+}
+
 /// Every check, in the report's order. The first, `status`, is the one a stream that did not
 /// open fails; every other is then skipped.
-const CHECKS: [(&str, Run); 14] = [
-    ("status", Run::Now(head::status)),
-    ("cache-control", Run::Now(head::cache_control)),
-    ("first-bytes", Run::Now(head::first_bytes)),
-    ("buffering", Run::Now(timing::buffering)),
-    ("compression", Run::Now(timing::compression)),
-    ("retry", Run::Now(resuming::retry)),
-    ("ids", Run::Now(resuming::ids)),
-    ("resume", Run::Later(resuming::resume)),
-    ("idle", Run::Now(timing::idle)),
-    ("end", Run::Later(resuming::end)),
-    ("cors", Run::Later(head::cors)),
-    ("http2", Run::Now(head::http2)),
-    ("line-endings", Run::Now(wire::line_endings)),
-    ("bom", Run::Now(wire::bom)),
+const CHECKS: [Entry; 14] = [
+    now("status", head::status),
+    now("cache-control", head::cache_control),
+    now("first-bytes", head::first_bytes),
+    now("buffering", timing::buffering),
+    now("compression", timing::compression),
+    now("retry", resuming::retry).reconnects(
+        "a POST's stream is read with fetch, and a browser never sends a POST again by \
+         itself: nothing reads retry:",
+    ),
+    now("ids", resuming::ids).reconnects(
+        "ids let a browser resume after a reconnect, and a browser never reconnects a POST \
+         (an API may offer its own resume, as this project's GET /v1/streams/{id})",
+    ),
+    later("resume", resuming::resume).reconnects(
+        "a browser never sends a POST again by itself, so nothing resumes it with \
+         Last-Event-ID; and asking again would generate the answer again",
+    ),
+    now("idle", timing::idle),
+    later("end", resuming::end).reconnects(
+        "after its end a POST's stream is not asked for again: there is no reconnect to \
+         answer",
+    ),
+    later("cors", head::cors),
+    now("http2", head::http2),
+    now("line-endings", wire::line_endings),
+    now("bom", wire::bom),
 ];
 
 /// Runs every check; see the module's doc.
@@ -215,13 +262,15 @@ pub async fn examine(doctor: &Doctor) -> Report {
         watched,
         bursts,
     };
+    let post = seen.ask.method == hyper::Method::POST;
     let mut checks = Vec::with_capacity(CHECKS.len());
-    for (name, run) in CHECKS {
-        let verdict = match run {
-            Run::Now(check) => check(&seen),
-            Run::Later(check) => check(&seen).await,
+    for entry in CHECKS {
+        let verdict = match (entry.run, entry.not_for_post) {
+            (_, Some(why)) if post => Verdict::skip(format!("does not apply: {why}")),
+            (Run::Now(check), _) => check(&seen),
+            (Run::Later(check), _) => check(&seen).await,
         };
-        checks.push(verdict.named(name));
+        checks.push(verdict.named(entry.name));
     }
     Report {
         url,
@@ -236,9 +285,9 @@ pub async fn examine(doctor: &Doctor) -> Report {
 fn not_open(status: Verdict) -> Vec<Check> {
     let mut status = Some(status);
     (CHECKS.iter())
-        .map(|&(name, _)| match status.take() {
-            Some(status) => status.named(name),
-            None => Verdict::skip("no stream to examine (see status)").named(name),
+        .map(|entry| match status.take() {
+            Some(status) => status.named(entry.name),
+            None => Verdict::skip("no stream to examine (see status)").named(entry.name),
         })
         .collect()
 }

@@ -60,7 +60,7 @@ pub(super) fn buffering(seen: &Seen) -> Verdict {
     if let Some(held) = bursts.held_back() {
         return held_back(w, &held);
     }
-    let saw = match bursts.bursts.first() {
+    let saw = match bursts.bursts.first().filter(|b| b.silence >= SLOW_HEADERS) {
         Some(burst) => format!(
             "{later} events arrived one by one but for one batch of {} after {} of silence, in \
              the stream's own rhythm",
