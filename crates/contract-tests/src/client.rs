@@ -12,10 +12,8 @@ use eventsource_stream::{Event, EventStream, Eventsource};
 use futures_util::StreamExt;
 use http_body_util::{BodyDataStream, BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
 use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::ServerName;
+use sse_client::Origin;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
@@ -160,35 +158,33 @@ impl Endpoint {
         connection.send(method, path, headers, body).await
     }
 
+    /// The server as [`sse_client`] reaches it: `localhost` (which its certificate names) at
+    /// its address.
+    pub fn origin(&self) -> Origin {
+        Origin {
+            tls: self.protocol == Protocol::Http2,
+            host: "localhost".to_owned(),
+            port: self.addr.port(),
+            connect_to: Some(self.addr),
+        }
+    }
+
     /// Opens a connection that can carry many requests: one after the other (HTTP/1.1
     /// keep-alive), or at once (HTTP/2).
     pub async fn connect(&self) -> Connection {
         let fw = self.framework;
+        let origin = self.origin();
         let open = async {
-            let stream = TcpStream::connect(self.addr).await?;
-            let sender = match self.protocol {
-                Protocol::Http1 => {
-                    let (sender, connection) =
-                        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-                    tokio::spawn(connection);
-                    Sender::Http1(sender)
-                }
+            let connection = match self.protocol {
+                Protocol::Http1 => tls::client().connect(&origin).await?,
                 Protocol::Http2 => {
-                    let connector = tokio_rustls::TlsConnector::from(tls::client_config());
-                    let name = ServerName::try_from("localhost").expect("a valid name");
-                    let stream = connector.connect(name, stream).await?;
-                    let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-                    assert_eq!(alpn.as_deref(), Some(&b"h2"[..]), "[{fw}] ALPN chose no h2");
-                    let (sender, connection) = hyper::client::conn::http2::handshake(
-                        TokioExecutor::new(),
-                        TokioIo::new(stream),
-                    )
-                    .await?;
-                    tokio::spawn(connection);
-                    Sender::Http2(sender)
+                    let connection = tls::client().connect(&origin).await?;
+                    let version = connection.version();
+                    assert_eq!(version, hyper::Version::HTTP_2, "[{fw}] ALPN chose no h2");
+                    connection
                 }
             };
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(sender)
+            Ok::<_, sse_client::Error>(connection)
         };
         let sender = timeout(PATIENCE, open)
             .await
@@ -376,13 +372,8 @@ impl Server {
 /// waits for the previous response to end; over HTTP/2 the previous streams stay open beside
 /// it, on the same connection.
 pub struct Connection {
-    sender: Sender,
+    sender: sse_client::Connection,
     endpoint: Endpoint,
-}
-
-enum Sender {
-    Http1(http1::SendRequest<Full<Bytes>>),
-    Http2(http2::SendRequest<Full<Bytes>>),
 }
 
 impl Connection {
@@ -395,31 +386,13 @@ impl Connection {
         body: Bytes,
     ) -> Response {
         let fw = self.endpoint.framework;
-        let request = Request::builder().method(&method);
-        // HTTP/2 names the host in the URI (`:authority`), HTTP/1.1 in a `Host` header.
-        let mut request = match self.sender {
-            Sender::Http1(_) => request.uri(path).header("host", "localhost"),
-            Sender::Http2(_) => request.uri(format!(
-                "https://localhost:{}{path}",
-                self.endpoint.addr.port()
-            )),
-        };
+        // The connection names the host: a `Host` header over HTTP/1.1, `:authority` over HTTP/2.
+        let mut request = Request::builder().method(&method).uri(path);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         let request = request.body(Full::new(body)).expect("a valid request");
-        let send = async {
-            match &mut self.sender {
-                Sender::Http1(sender) => {
-                    sender.ready().await?;
-                    sender.send_request(request).await
-                }
-                Sender::Http2(sender) => {
-                    sender.ready().await?;
-                    sender.send_request(request).await
-                }
-            }
-        };
+        let send = self.sender.send(request);
         let response = timeout(PATIENCE, send)
             .await
             .unwrap_or_else(|_| {

@@ -490,10 +490,11 @@ pub async fn connections_that_say_nothing_are_closed_after_10s(target: Target) {
     let fw = target.framework;
     let silent = TcpStream::connect(server.addr).await.expect("connect");
     let after_handshake = async {
-        let tcp = TcpStream::connect(server.addr).await.expect("connect");
-        let connector = tokio_rustls::TlsConnector::from(crate::tls::client_config());
-        let name = rustls::pki_types::ServerName::try_from("localhost").expect("a valid name");
-        let tls = connector.connect(name, tcp).await.expect("TLS handshake");
+        let origin = server.origin();
+        let tls = crate::tls::client()
+            .tls(&origin)
+            .await
+            .expect("TLS handshake");
         closed_after(tls).await
     };
     let (before, after) = tokio::join!(closed_after(silent), after_handshake);

@@ -3,10 +3,10 @@
 //! trusts, so the client checks the server's certificate as a browser would.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use rustls::pki_types::CertificateDer;
-use rustls::{ClientConfig, RootCertStore};
+use sse_client::{Alpn, Client, Trust};
 
 /// The certificate as PEM files for a server, written into `dir`; returns the two paths.
 pub fn write_certificate(dir: &Path) -> (String, String) {
@@ -18,21 +18,12 @@ pub fn write_certificate(dir: &Path) -> (String, String) {
 }
 
 /// A client that trusts only that certificate and asks for HTTP/2 by ALPN.
-pub fn client_config() -> Arc<ClientConfig> {
-    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    Arc::clone(CONFIG.get_or_init(|| {
-        let mut roots = RootCertStore::empty();
+pub fn client() -> &'static Client {
+    static CLIENT: OnceLock<Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
         let der: CertificateDer<'static> = made().cert.der().clone();
-        roots.add(der).expect("a valid certificate");
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        Arc::new(config)
-    }))
+        Client::new(Trust::Only(vec![der]), Alpn::H2)
+    })
 }
 
 fn made() -> &'static rcgen::CertifiedKey<rcgen::KeyPair> {

@@ -172,9 +172,8 @@ async fn read_answer(
         .method(Method::POST)
         .header("content-type", "application/json");
     let asked = Instant::now();
-    let response = connection?
-        .send(target, request, Bytes::from_static(body.as_bytes()))
-        .await?;
+    let body = Bytes::from_static(body.as_bytes());
+    let response = client::send(&connection?, target, request, body).await?;
     if response.status() != StatusCode::OK {
         return Err(format!("answered {}", response.status()).into());
     }

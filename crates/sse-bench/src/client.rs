@@ -2,27 +2,24 @@
 //! a browser's `EventSource` opens one over HTTP/1.1, and one kept-alive connection for
 //! posting. Over `https://`, HTTP/2, where many streams share a connection ([`Connection`] is
 //! then cheap to clone). Certificates are not checked: this tool only talks to servers on this
-//! machine, which make their own (`--tls`), as `curl -k` would.
+//! machine, which make their own (`--tls`), as `curl -k` would. Connecting is
+//! [`sse_client`]'s, as for `sse` and the contract suite.
 
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use std::sync::Arc;
 
 use bytes::Bytes;
 use eventsource_stream::{EventStream, Eventsource};
 use http_body_util::{BodyDataStream, BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
 use hyper::header::HeaderValue;
-use hyper::{Method, Request, Response, StatusCode, Uri};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::ServerName;
-use tokio::net::TcpStream;
+use hyper::{Method, Request, Response, StatusCode};
+use sse_client::{Alpn, Client, Origin, Trust};
 
 use crate::scan;
 
 /// Any error of the client, as text: the tool reports it and goes on.
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub use sse_client::Error;
 
 /// A response body read as SSE events by `eventsource-stream`.
 pub type Events = EventStream<BodyDataStream<Incoming>>;
@@ -37,23 +34,21 @@ pub struct Target {
     pub path: String,
     /// `https://`: TLS, and HTTP/2.
     pub tls: bool,
+    /// Where to connect.
+    origin: Origin,
 }
 
 impl Target {
     /// Reads an `http://` or `https://` URL.
     pub fn parse(url: &str) -> Result<Self, Error> {
-        let uri: Uri = url.parse()?;
-        let tls = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            _ => return Err(format!("{url}: only http:// and https:// URLs").into()),
-        };
-        let authority = uri.authority().ok_or("the URL has no host")?.to_string();
+        let uri: hyper::Uri = url.parse()?;
+        let origin = Origin::of(&uri)?;
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
         Ok(Self {
-            authority,
+            authority: origin.authority(),
             path,
-            tls,
+            tls: origin.tls,
+            origin,
         })
     }
 
@@ -71,89 +66,57 @@ impl Target {
     }
 }
 
-/// One connection to a server: HTTP/1.1, or HTTP/2 over TLS.
-#[derive(Clone)]
-pub enum Connection {
-    /// One request at a time (cloning is for HTTP/2 only; an HTTP/1.1 clone would wait).
-    Http1(Arc<tokio::sync::Mutex<http1::SendRequest<Full<Bytes>>>>),
-    /// Any number of streams at once.
-    Http2(http2::SendRequest<Full<Bytes>>),
+/// One connection to a server, from [`sse_client`]: HTTP/1.1, or HTTP/2 over TLS (cheap to
+/// clone; an HTTP/1.1 clone waits for the previous response to end).
+pub use sse_client::Connection;
+
+/// The client: over `https://`, any certificate (see the module's doc), HTTP/2 only.
+fn client() -> &'static Client {
+    static CLIENT: OnceLock<Client> = OnceLock::new();
+    CLIENT.get_or_init(|| Client::new(Trust::Any, Alpn::H2))
 }
 
 /// Opens a connection to `target`'s server.
 pub async fn connect(target: &Target) -> Result<Connection, Error> {
-    let stream = TcpStream::connect(&target.authority).await?;
-    stream.set_nodelay(true)?;
-    if !target.tls {
-        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
-        return Ok(Connection::Http1(Arc::new(tokio::sync::Mutex::new(sender))));
-    }
-    // Any certificate: see the module's doc.
-    let connector = tokio_rustls::TlsConnector::from(sse_cli::http::tls_config(true, &[b"h2"]));
-    let host = target
-        .authority
-        .rsplit_once(':')
-        .map_or(&*target.authority, |(host, _)| host);
-    let name = ServerName::try_from(host.to_owned())?;
-    let stream = connector.connect(name, stream).await?;
-    let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    Ok(Connection::Http2(sender))
+    client().connect(&target.origin).await
 }
 
-impl Connection {
-    /// Sends `request` (its URI a path) and returns once the response headers arrive.
-    pub async fn send(
-        &self,
-        target: &Target,
-        request: hyper::http::request::Builder,
-        body: Bytes,
-    ) -> Result<Response<Incoming>, Error> {
-        match self {
-            Self::Http1(sender) => {
-                let request = request
-                    .uri(&target.path)
-                    .header("host", &target.authority)
-                    .body(Full::new(body))?;
-                let mut sender = sender.lock().await;
-                sender.ready().await?;
-                Ok(sender.send_request(request).await?)
-            }
-            Self::Http2(sender) => {
-                let uri = format!("https://{}{}", target.authority, target.path);
-                let request = request.uri(uri).body(Full::new(body))?;
-                let mut sender = sender.clone();
-                sender.ready().await?;
-                Ok(sender.send_request(request).await?)
-            }
-        }
-    }
+/// Sends `request` for `target`'s path on `connection`; returns once the headers arrive.
+pub async fn send(
+    connection: &Connection,
+    target: &Target,
+    request: hyper::http::request::Builder,
+    body: Bytes,
+) -> Result<Response<Incoming>, Error> {
+    let request = request.uri(&target.path).body(Full::new(body))?;
+    connection.send(request).await
+}
 
-    /// `GET` an event stream on this connection, with `Last-Event-ID` when given: its body, or
-    /// an error for any status but 200.
-    pub async fn open(
-        &self,
-        target: &Target,
-        last_event_id: Option<u64>,
-    ) -> Result<Incoming, Error> {
-        let request = stream_request(last_event_id);
-        let response = self.send(target, request, Bytes::new()).await?;
-        if response.status() != StatusCode::OK {
-            return Err(format!("{} answered {}", target.path, response.status()).into());
-        }
-        Ok(response.into_body())
+/// `GET` an event stream on `connection`, with `Last-Event-ID` when given: its body, or an
+/// error for any status but 200.
+async fn open(
+    connection: &Connection,
+    target: &Target,
+    last_event_id: Option<u64>,
+) -> Result<Incoming, Error> {
+    let request = stream_request(last_event_id);
+    let response = send(connection, target, request, Bytes::new()).await?;
+    if response.status() != StatusCode::OK {
+        return Err(format!("{} answered {}", target.path, response.status()).into());
     }
+    Ok(response.into_body())
+}
 
-    /// `GET` an event stream on this connection, read by the load clients' lean
-    /// [`scan`](mod@crate::scan).
-    pub async fn scan(
-        &self,
-        target: &Target,
-        last_event_id: Option<u64>,
-    ) -> Result<scan::Stream, Error> {
-        Ok(scan::Stream::hyper(self.open(target, last_event_id).await?))
-    }
+/// `GET` an event stream on `connection` (shared by many streams over HTTP/2), read by the
+/// load clients' lean [`scan`](mod@crate::scan).
+pub async fn scan_on(
+    connection: &Connection,
+    target: &Target,
+    last_event_id: Option<u64>,
+) -> Result<scan::Stream, Error> {
+    Ok(scan::Stream::hyper(
+        open(connection, target, last_event_id).await?,
+    ))
 }
 
 /// `GET` on a new connection, with `Last-Event-ID` when given; returns once the headers arrive.
@@ -162,9 +125,13 @@ pub async fn get(
     last_event_id: Option<&str>,
 ) -> Result<Response<Incoming>, Error> {
     let connection = connect(target).await?;
-    connection
-        .send(target, stream_request(last_event_id), Bytes::new())
-        .await
+    send(
+        &connection,
+        target,
+        stream_request(last_event_id),
+        Bytes::new(),
+    )
+    .await
 }
 
 /// A `GET` for an event stream, with `Last-Event-ID` when given (its URI is set by `send`).
@@ -183,7 +150,7 @@ where
 /// `GET` an event stream on a new connection: its events, every field parsed (by
 /// `eventsource-stream`), or an error for any status but 200.
 pub async fn subscribe(target: &Target) -> Result<Events, Error> {
-    let body = connect(target).await?.open(target, None).await?;
+    let body = open(&connect(target).await?, target, None).await?;
     Ok(body.into_data_stream().eventsource())
 }
 
@@ -191,10 +158,9 @@ pub async fn subscribe(target: &Target) -> Result<Events, Error> {
 /// load clients' lean [`scan`](mod@crate::scan): over `http://`, straight from the socket.
 pub async fn scan(target: &Target, last_event_id: Option<u64>) -> Result<scan::Stream, Error> {
     if target.tls {
-        return connect(target).await?.scan(target, last_event_id).await;
+        return scan_on(&connect(target).await?, target, last_event_id).await;
     }
-    let socket = TcpStream::connect(&target.authority).await?;
-    socket.set_nodelay(true)?;
+    let socket = client().tcp(&target.origin).await?;
     scan::Stream::get(socket, &target.authority, &target.path, last_event_id).await
 }
 
@@ -207,7 +173,7 @@ pub async fn post_json(
     let request = Request::builder()
         .method(Method::POST)
         .header("content-type", "application/json");
-    let response = connection.send(target, request, Bytes::from(json)).await?;
+    let response = send(connection, target, request, Bytes::from(json)).await?;
     let status = response.status();
     Ok((status, response.into_body().collect().await?.to_bytes()))
 }

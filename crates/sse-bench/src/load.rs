@@ -157,7 +157,7 @@ async fn subscriber(
     // Reads until the first event, whose id it returns.
     let first = async {
         let mut stream = match connection {
-            Some(shared) => shared.scan(target, None).await?,
+            Some(shared) => client::scan_on(shared, target, None).await?,
             None => client::scan(target, None).await?,
         };
         let mut first = None;

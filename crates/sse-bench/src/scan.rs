@@ -12,7 +12,7 @@
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use sse_client::raw;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -154,42 +154,11 @@ pub struct Stream {
 
 /// Where a stream's bytes come from.
 enum Source {
-    /// HTTP/1.1: the socket itself, read into one buffer reused for every read, the chunked
-    /// framing undone here. hyper's client would hand each chunk from its connection task to
-    /// the reader's task through a channel: two task wake-ups per event where one will do,
-    /// and at 100,000 events a second that was a third of the client's CPU.
-    Socket {
-        socket: TcpStream,
-        buffer: Box<[u8]>,
-        /// The body's first bytes, read with the response head: the first `read`'s.
-        early: Vec<u8>,
-        body: Body,
-    },
+    /// HTTP/1.1: the socket itself, read by [`sse_client::raw`] into one buffer reused for
+    /// every read (hyper's client costs two task wake-ups per event where one will do).
+    Socket(raw::Body),
     /// HTTP/2 over TLS: hyper's body, frame by frame (many streams share one connection).
     Hyper(Incoming),
-}
-
-/// How an HTTP/1.1 response body is framed, and where the reader is in it.
-#[derive(Debug)]
-enum Body {
-    /// `Transfer-Encoding: chunked`.
-    Chunked(Chunk),
-    /// Until the connection closes (no length, or a length: an event stream has no end the
-    /// server knows of in advance, so a length is read as "until it closes" too).
-    UntilClose,
-}
-
-/// Where the reader is in a chunked body.
-#[derive(Debug, Clone, Copy)]
-enum Chunk {
-    /// Reading a chunk's size in hex (and skipping any extension after `;`).
-    Size { size: u64, extension: bool },
-    /// In a chunk's data, this many bytes left.
-    Data(u64),
-    /// After a chunk's data: its CRLF.
-    DataEnd,
-    /// The last chunk was read: the body is over.
-    Done,
 }
 
 impl Stream {
@@ -204,59 +173,18 @@ impl Stream {
     /// Sends `GET path` on `socket` (with `Last-Event-ID` when given) and reads the response
     /// head: a stream to read, or an error for any status but 200.
     pub async fn get(
-        mut socket: TcpStream,
+        socket: TcpStream,
         authority: &str,
         path: &str,
         last_event_id: Option<u64>,
     ) -> Result<Self, Error> {
-        let mut request =
-            format!("GET {path} HTTP/1.1\r\nhost: {authority}\r\naccept: text/event-stream\r\n");
-        if let Some(id) = last_event_id {
-            request += &format!("last-event-id: {id}\r\n");
+        let id = last_event_id.map(|id| id.to_string());
+        let mut headers = vec![("accept", "text/event-stream")];
+        if let Some(id) = &id {
+            headers.push(("last-event-id", id));
         }
-        socket
-            .write_all(format!("{request}\r\n").as_bytes())
-            .await?;
-        // The head, at most 8 KiB; what follows it is the start of the body.
-        let mut buffer = vec![0; 8192].into_boxed_slice();
-        let mut filled = 0;
-        let (head, body) = loop {
-            let n = socket.read(&mut buffer[filled..]).await?;
-            if n == 0 {
-                return Err(format!("{path}: the connection closed before the response").into());
-            }
-            filled += n;
-            let mut headers = [httparse::EMPTY_HEADER; 32];
-            let mut response = httparse::Response::new(&mut headers);
-            if let httparse::Status::Complete(head) = response.parse(&buffer[..filled])? {
-                if response.code != Some(200) {
-                    return Err(format!("{path} answered {:?}", response.code).into());
-                }
-                let chunked = response.headers.iter().any(|h| {
-                    h.name.eq_ignore_ascii_case("transfer-encoding")
-                        && h.value.eq_ignore_ascii_case(b"chunked")
-                });
-                let body = if chunked {
-                    Body::Chunked(Chunk::Size {
-                        size: 0,
-                        extension: false,
-                    })
-                } else {
-                    Body::UntilClose
-                };
-                break (head, body);
-            }
-            if filled == buffer.len() {
-                return Err(format!("{path}: a response head over 8 KiB").into());
-            }
-        };
         Ok(Self {
-            source: Source::Socket {
-                socket,
-                buffer: vec![0; 2048].into_boxed_slice(),
-                early: buffer[head..filled].to_vec(),
-                body,
-            },
+            source: Source::Socket(raw::get(socket, authority, path, &headers).await?),
             scanner: Scanner::default(),
         })
     }
@@ -265,24 +193,9 @@ impl Stream {
     /// `Ok(false)` when the stream has ended.
     pub async fn read(&mut self, mut on_event: impl FnMut(Event)) -> Result<bool, Error> {
         match &mut self.source {
-            Source::Socket {
-                socket,
-                buffer,
-                early,
-                body,
-            } => {
+            Source::Socket(body) => {
                 let scanner = &mut self.scanner;
-                let mut feed = |data: &[u8]| scanner.feed(data, &mut on_event);
-                if !early.is_empty() {
-                    let ended = unframe(body, early, &mut feed);
-                    *early = Vec::new();
-                    return Ok(!ended);
-                }
-                let n = socket.read(buffer).await?;
-                if n == 0 {
-                    return Ok(false);
-                }
-                Ok(!unframe(body, &buffer[..n], feed))
+                body.read(|data| scanner.feed(data, &mut on_event)).await
             }
             Source::Hyper(body) => loop {
                 let Some(frame) = body.frame().await.transpose()? else {
@@ -324,53 +237,6 @@ impl Stream {
             }
         }
     }
-}
-
-/// Undoes the body's framing: calls `data` with each piece of the body in `bytes`; whether the
-/// body ended in them.
-fn unframe(body: &mut Body, mut bytes: &[u8], mut data: impl FnMut(&[u8])) -> bool {
-    let Body::Chunked(chunk) = body else {
-        data(bytes);
-        return false;
-    };
-    while let Some((&byte, rest)) = bytes.split_first() {
-        match chunk {
-            Chunk::Size { size, extension } => {
-                bytes = rest;
-                match byte {
-                    b'\n' if *size == 0 => *chunk = Chunk::Done,
-                    b'\n' => *chunk = Chunk::Data(*size),
-                    b';' => *extension = true,
-                    b'\r' => {}
-                    _ if *extension => {}
-                    _ => {
-                        let digit = (byte as char).to_digit(16).unwrap_or(0);
-                        *size = *size * 16 + u64::from(digit);
-                    }
-                }
-            }
-            Chunk::Data(left) => {
-                let take = bytes.len().min(*left as usize);
-                data(&bytes[..take]);
-                bytes = &bytes[take..];
-                *left -= take as u64;
-                if *left == 0 {
-                    *chunk = Chunk::DataEnd;
-                }
-            }
-            Chunk::DataEnd => {
-                bytes = rest;
-                if byte == b'\n' {
-                    *chunk = Chunk::Size {
-                        size: 0,
-                        extension: false,
-                    };
-                }
-            }
-            Chunk::Done => return true,
-        }
-    }
-    matches!(chunk, Chunk::Done)
 }
 
 #[cfg(test)]
@@ -444,26 +310,6 @@ data: {"missed":2}
                     "cut at {cut}"
                 );
             }
-        }
-    }
-
-    #[test]
-    fn a_chunked_body_is_unframed_however_it_is_cut() {
-        let wire: &[u8] = b"5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n";
-        for cut in 0..=wire.len() {
-            let mut body = Body::Chunked(Chunk::Size {
-                size: 0,
-                extension: false,
-            });
-            let mut seen = Vec::new();
-            let (head, tail) = wire.split_at(cut);
-            let early_end = unframe(&mut body, head, |data| seen.extend_from_slice(data));
-            let ended = unframe(&mut body, tail, |data| seen.extend_from_slice(data));
-            assert_eq!(seen, b"hello, world", "cut at {cut}");
-            assert!(
-                ended && (!early_end || cut >= wire.len() - 2),
-                "cut at {cut}"
-            );
         }
     }
 

@@ -5,29 +5,20 @@
 //!
 //! The body comes back decoded when the server compressed it (gzip or deflate, which the
 //! client offers as a browser does), chunk by chunk as the bytes arrive, so that the doctor can
-//! see whether compression holds events back.
+//! see whether compression holds events back. The connection itself (TCP, TLS, ALPN, the
+//! handshakes) is [`sse_client`]'s, shared with `sse-bench` and the contract suite.
 
-use std::io::Write as _;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
-use hyper::header::{CONTENT_ENCODING, HOST, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode, Uri, Version};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::ClientConfig;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio::net::TcpStream;
+use sse_client::decode::Decoder;
+use sse_client::{Alpn, Client, Origin, Trust};
 
-/// Any error, as a sentence for the user.
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
-
-/// How long a connect and a TLS handshake may take before the attempt counts as failed.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub use sse_client::{CertificateRejected, Error};
 
 /// What to ask for: the URL, the method, extra headers and a body.
 #[derive(Debug, Clone)]
@@ -159,18 +150,20 @@ impl Response {
 }
 
 /// Sends `ask` on a new connection, with the headers `EventSource` sends, plus
-/// `Last-Event-ID` when given; returns once the response headers arrive.
+/// `Last-Event-ID` when given; returns once the response headers arrive. The connection and its
+/// protocol come from [`sse_client`]: HTTP/2 or HTTP/1.1 by ALPN over `https://`, as a browser
+/// offers them.
 pub async fn open(ask: &Ask, last_event_id: Option<&str>) -> Result<Response, Error> {
-    let host = ask.url.host().unwrap_or_default();
-    let port = ask
-        .url
-        .port_u16()
-        .unwrap_or(if ask.is_tls() { 443 } else { 80 });
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)))
+    let trust = if ask.insecure {
+        Trust::Any
+    } else {
+        Trust::WebRoots
+    };
+    let origin = Origin::of(&ask.url)?;
+    let connection = Client::new(trust, Alpn::H2OrHttp1)
+        .connect(&origin)
         .await
-        .map_err(|_| format!("no answer from {host}:{port} within 10 s"))?
-        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
-    tcp.set_nodelay(true)?;
+        .map_err(with_hint)?;
 
     let mut request = Request::builder().method(ask.method.clone());
     let headers = request.headers_mut().expect("a new builder has no error");
@@ -186,30 +179,9 @@ pub async fn open(ask: &Ask, last_event_id: Option<&str>) -> Result<Response, Er
     for (name, value) in &ask.headers {
         headers.insert(name, value.clone());
     }
-    let body = Full::new(ask.body.clone());
-
-    let response = if ask.is_tls() {
-        let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned())?;
-        let alpn: &[&[u8]] = &[b"h2", b"http/1.1"];
-        let connector = tokio_rustls::TlsConnector::from(tls_config(ask.insecure, alpn));
-        let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
-            .await
-            .map_err(|_| format!("no TLS handshake with {host}:{port} within 10 s"))?
-            .map_err(|e| tls_error(e, host, port))?;
-        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-        let io = TokioIo::new(tls);
-        if h2 {
-            let (mut sender, connection) = http2::handshake(TokioExecutor::new(), io).await?;
-            tokio::spawn(connection);
-            sender
-                .send_request(request.uri(&ask.url).body(body)?)
-                .await?
-        } else {
-            send_http1(io, request, ask, body).await?
-        }
-    } else {
-        send_http1(TokioIo::new(tcp), request, ask, body).await?
-    };
+    let path = ask.url.path_and_query().map_or("/", |p| p.as_str());
+    let request = request.uri(path).body(Full::new(ask.body.clone()))?;
+    let response = connection.send(request).await?;
 
     let (parts, body) = response.into_parts();
     let decoder = Decoder::for_encoding(&parts.headers)?;
@@ -222,156 +194,13 @@ pub async fn open(ask: &Ask, last_event_id: Option<&str>) -> Result<Response, Er
     })
 }
 
-/// A certificate this client does not trust: retrying will not help.
-#[derive(Debug)]
-pub struct CertificateRejected(String);
-
-impl std::fmt::Display for CertificateRejected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CertificateRejected {}
-
-fn tls_error(e: std::io::Error, host: &str, port: u16) -> Error {
-    let rejected = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    if let Some(rustls::Error::InvalidCertificate(why)) = rejected {
-        let text = format!(
-            "the certificate of {host}:{port} is not trusted ({why:?}); for a test server's \
-             self-signed certificate, add -k"
-        );
-        return Box::new(CertificateRejected(text));
-    }
-    format!("TLS with {host}:{port}: {e}").into()
-}
-
-async fn send_http1<T>(
-    io: TokioIo<T>,
-    request: hyper::http::request::Builder,
-    ask: &Ask,
-    body: Full<Bytes>,
-) -> Result<hyper::Response<Incoming>, Error>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = http1::handshake(io).await?;
-    tokio::spawn(connection);
-    let path = ask.url.path_and_query().map_or("/", |p| p.as_str());
-    let authority = ask.url.authority().map_or("", |a| a.as_str());
-    let request = request.uri(path).header(HOST, authority).body(body)?;
-    Ok(sender.send_request(request).await?)
-}
-
-/// Undoes `Content-Encoding: gzip` or `deflate` as bytes arrive, keeping only what the
-/// decompressor can already give.
-enum Decoder {
-    Gzip(flate2::write::GzDecoder<Vec<u8>>),
-    Deflate(flate2::write::ZlibDecoder<Vec<u8>>),
-}
-
-impl Decoder {
-    fn for_encoding(headers: &HeaderMap) -> Result<Option<Self>, Error> {
-        let Some(encoding) = headers.get(CONTENT_ENCODING) else {
-            return Ok(None);
-        };
-        match encoding.to_str().unwrap_or_default().trim() {
-            "" | "identity" => Ok(None),
-            "gzip" | "x-gzip" => Ok(Some(Self::Gzip(flate2::write::GzDecoder::new(Vec::new())))),
-            "deflate" => Ok(Some(Self::Deflate(flate2::write::ZlibDecoder::new(
-                Vec::new(),
-            )))),
-            other => {
-                Err(format!("Content-Encoding: {other}, which this client did not offer").into())
-            }
+/// A certificate the client rejected, with what to do about a test server's own.
+fn with_hint(e: Error) -> Error {
+    match e.downcast::<CertificateRejected>() {
+        Ok(mut rejected) => {
+            rejected.why += "; for a test server's self-signed certificate, add -k";
+            rejected
         }
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Self::Gzip(_) => "gzip",
-            Self::Deflate(_) => "deflate",
-        }
-    }
-
-    fn decode(&mut self, bytes: &[u8]) -> Result<Bytes, Error> {
-        let out = match self {
-            Self::Gzip(d) => {
-                d.write_all(bytes)?;
-                d.flush()?;
-                d.get_mut()
-            }
-            Self::Deflate(d) => {
-                d.write_all(bytes)?;
-                d.flush()?;
-                d.get_mut()
-            }
-        };
-        Ok(Bytes::from(std::mem::take(out)))
-    }
-}
-
-/// rustls with ring, offering the `alpn` protocols in order (`h2`, `http/1.1`), checking the
-/// certificate against the web's roots unless `insecure`. `sse-bench` uses it too.
-pub fn tls_config(insecure: bool, alpn: &[&[u8]]) -> Arc<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default versions");
-    let mut config = if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-            .with_no_client_auth()
-    } else {
-        let roots =
-            rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
-
-/// `--insecure`: accepts whatever certificate the server shows, but still checks the
-/// handshake's signatures.
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.0.signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.0.signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        Err(e) => e,
     }
 }
