@@ -1,4 +1,4 @@
-//! The `sse` binary: parses the command line and runs `watch`, `doctor`, `token` or
+//! The `sse` binary: parses the command line and runs `watch`, `doctor`, `serve`, `token` or
 //! `completions` (see the library's doc). Exit status: 0 when all went as asked, 1 when the stream was refused (`watch`) or a
 //! check failed (`doctor`), 2 for a mistake on the command line.
 
@@ -68,6 +68,11 @@ enum Command {
     /// Mint a token (a JWT) for servers started with --auth-secret or --auth-public-key, and
     /// print it: send it as `Authorization: Bearer TOKEN`, or as the sse_token cookie.
     Token(TokenArgs),
+    /// Replay a stream captured with `sse watch --json` (or written by hand, one JSON object per
+    /// line) as a real SSE server, with its timing, for a page's own tests: it resumes on
+    /// Last-Event-ID, answers 204 at the end, and injects the faults the doctor knows when
+    /// asked. Prints `listening on http://ADDR/`; every path serves the script.
+    Serve(ServeArgs),
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
     ///
     /// `sse completions bash > ~/.local/share/bash-completion/completions/sse`, or
@@ -77,6 +82,68 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// What `sse serve` replays, and how.
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The script: `sse watch --json URL > capture.jsonl`, or lines such as
+    /// {"gap_ms": 500, "id": "1", "event": "tick", "data": "hello"}.
+    #[arg(long, value_name = "FILE")]
+    script: std::path::PathBuf,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// The port (0: a free one, printed).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Replay this many times faster (0.5: twice as slow).
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// After the last event, start again from the first, in the same response.
+    #[arg(long = "loop")]
+    looping: bool,
+    /// Cut every response after N events with no clean end, as a proxy's timeout does.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    drop_after: Option<u64>,
+    /// Answer the reconnect after the end with this status instead of 204.
+    #[arg(long, value_name = "STATUS", conflicts_with = "looping",
+          value_parser = clap::value_parser!(u16).range(300..600))]
+    status_after_end: Option<u16>,
+    /// Hold every event until the response ends, as a buffering proxy does.
+    #[arg(long)]
+    buffer: bool,
+    /// Compress with gzip and never flush, so nothing arrives until the end.
+    #[arg(long)]
+    gzip: bool,
+    /// Leave out Access-Control-Allow-Origin: pages on other origins cannot read the stream.
+    #[arg(long)]
+    no_cors: bool,
+}
+
+impl ServeArgs {
+    fn serve(self) -> Result<sse_cli::serve::Serve, Error> {
+        let path = self.script.display().to_string();
+        let text = std::fs::read_to_string(&self.script).map_err(|e| format!("{path}: {e}"))?;
+        let script = sse_cli::serve::Script::parse(&text).map_err(|e| format!("{path}: {e}"))?;
+        if !(self.speed.is_finite() && self.speed > 0.0) {
+            return Err(format!("--speed {}: give a number above 0", self.speed).into());
+        }
+        Ok(sse_cli::serve::Serve {
+            script,
+            name: path,
+            listen: (self.host, self.port).into(),
+            speed: self.speed,
+            looping: self.looping,
+            faults: sse_cli::serve::Faults {
+                drop_after: self.drop_after,
+                status_after_end: self.status_after_end,
+                buffer: self.buffer,
+                gzip: self.gzip,
+                no_cors: self.no_cors,
+            },
+        })
+    }
 }
 
 /// What `sse token` mints, and with what.
@@ -212,6 +279,10 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
                 Err(e) => Err(format!("writing the script: {e}").into()),
             }
+        }
+        Command::Serve(args) => {
+            sse_cli::serve::run(args.serve()?).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Token(args) => {
             println!("{}", args.mint()?);

@@ -193,7 +193,7 @@ pub(super) fn end(seen: &Seen) -> Later<'_> {
             format!(" with Last-Event-ID: {}", w.last_event_id)
         };
         let ended = format!("{how} after {}; the reconnect{with}", secs(*at));
-        match http::open(ask, Some(&w.last_event_id)).await {
+        let verdict = match http::open(ask, Some(&w.last_event_id)).await {
             Err(e) => Verdict::new(
                 Status::Warn,
                 format!("{ended} failed: {e}"),
@@ -209,6 +209,19 @@ pub(super) fn end(seen: &Seen) -> Later<'_> {
                 ))
             }
             Ok(r) => Verdict::new(Status::Fail, format!("{ended} got {}", what(&r)), WHY, FIX),
+        };
+        if w.broke && verdict.status == Status::Pass {
+            return Verdict::new(Status::Warn, verdict.saw, CUT_WHY, CUT_FIX);
         }
+        verdict
     })
 }
+
+/// Why a stream cut short is a warning even when the reconnect goes well.
+const CUT_WHY: &str = "The response was cut, not ended (no last chunk over HTTP/1.1, a reset \
+over HTTP/2). The browser reconnects and resumes, but something cuts streams: a proxy's or a \
+load balancer's timeout, a crash, a deploy. Every cut costs a reconnect after `retry`, and \
+events, where they have no ids.";
+const CUT_FIX: &str = "Find what cuts it (a proxy's read timeout, an idle timeout shorter than \
+the keep-alive, restarts); a server that means to stop ends the response, and answers the \
+reconnect with 204.";

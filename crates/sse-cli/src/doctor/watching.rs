@@ -33,6 +33,8 @@ pub(super) struct Watched {
     pub(super) bom: bool,
     /// When the stream ended, and how, if it did within the watch.
     pub(super) ended: Option<(Duration, String)>,
+    /// Whether it was cut rather than ended: no last chunk over HTTP/1.1, a reset over HTTP/2.
+    pub(super) broke: bool,
     /// The id a browser would send on reconnecting.
     pub(super) last_event_id: String,
     pub(super) watched: Duration,
@@ -81,6 +83,7 @@ pub(super) async fn watch(doctor: &Doctor) -> Result<Watched, Verdict> {
         endings: LineEndings::default(),
         bom: false,
         ended: None,
+        broke: false,
         last_event_id: String::new(),
         watched: Duration::ZERO,
     };
@@ -95,6 +98,7 @@ pub(super) async fn watch(doctor: &Doctor) -> Result<Watched, Verdict> {
             }
             Ok(Some(Err(e))) => {
                 watched.ended = Some((sent.elapsed(), format!("the connection broke: {e}")));
+                watched.broke = true;
                 break;
             }
             Ok(Some(Ok(chunk))) => chunk,
