@@ -281,7 +281,9 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
             }
         }
         Command::Serve(args) => {
-            sse_cli::serve::run(args.serve()?).await?;
+            let listening = sse_cli::serve::Listening::bind(args.serve()?).await?;
+            println!("{}", listening.first_line());
+            listening.run().await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(args) => {

@@ -71,27 +71,51 @@ pub struct Faults {
     pub no_cors: bool,
 }
 
-/// Binds, prints `listening on http://ADDR/ (...)` as our servers do, and serves until killed.
-pub async fn run(serve: Serve) -> Result<(), Error> {
-    let listener = TcpListener::bind(serve.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", serve.listen))?;
-    let addr = listener.local_addr()?;
-    let n = serve.script.steps.len();
-    println!(
-        "listening on http://{addr}/ (sse serve: {n} events from {})",
-        serve.name
-    );
-    let serve = Arc::new(serve);
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let slot = Arc::clone(&slots).acquire_owned().await?;
-        let (socket, _) = listener.accept().await?;
-        let serve = Arc::clone(&serve);
-        tokio::spawn(async move {
-            let _ = answer(socket, &serve).await;
-            drop(slot);
-        });
+/// A bound `sse serve`: its address known, not yet answering.
+pub struct Listening {
+    listener: TcpListener,
+    serve: Arc<Serve>,
+}
+
+impl Listening {
+    /// Binds `serve.listen`.
+    pub async fn bind(serve: Serve) -> Result<Self, Error> {
+        let listener = TcpListener::bind(serve.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", serve.listen))?;
+        Ok(Self {
+            listener,
+            serve: Arc::new(serve),
+        })
+    }
+
+    /// Where it listens (the port chosen, for `--port 0`).
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.serve.listen)
+    }
+
+    /// The first line, as our servers print theirs: `listening on http://ADDR/ (...)`.
+    pub fn first_line(&self) -> String {
+        let n = self.serve.script.steps.len();
+        let name = &self.serve.name;
+        format!(
+            "listening on http://{}/ (sse serve: {n} events from {name})",
+            self.addr()
+        )
+    }
+
+    /// Answers until the process ends, at most [`MAX_CONNECTIONS`] connections at once.
+    pub async fn run(self) -> Result<(), Error> {
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        loop {
+            let slot = Arc::clone(&slots).acquire_owned().await?;
+            let (socket, _) = self.listener.accept().await?;
+            let serve = Arc::clone(&self.serve);
+            tokio::spawn(async move {
+                let _ = answer(socket, &serve).await;
+                drop(slot);
+            });
+        }
     }
 }
 
