@@ -47,23 +47,28 @@ async fn listen(browser: &Browser, url: &str) {
     browser.eval(&script).await;
 }
 
-#[tokio::test]
-async fn chromium_reads_a_replay_resumes_across_its_cuts_and_stops_at_204() {
+/// A page of one of our servers (another origin than the replay's) listening to a replay
+/// served with `faults`, once its `EventSource` has closed for good; the server is kept
+/// running with it.
+async fn listened_until_closed(faults: Faults, what: &str) -> (Browser, Running) {
     let page = Running::start(Which::Axum, &[]);
-    let replay = serve(Faults {
-        drop_after: Some(2),
-        ..Faults::default()
-    })
-    .await;
+    let replay = serve(faults).await;
     let browser = Browser::start(800, 600).await;
     browser.goto(&page.url("/health")).await;
     listen(&browser, &format!("http://{replay}/events")).await;
     browser
-        .wait_until(
-            "es.readyState === EventSource.CLOSED",
-            "the 204 after the script's end",
-        )
+        .wait_until("es.readyState === EventSource.CLOSED", what)
         .await;
+    (browser, page)
+}
+
+#[tokio::test]
+async fn chromium_reads_a_replay_resumes_across_its_cuts_and_stops_at_204() {
+    let faults = Faults {
+        drop_after: Some(2),
+        ..Faults::default()
+    };
+    let (browser, _page) = listened_until_closed(faults, "the 204 after the script's end").await;
     let got = browser.eval("got").await;
     let every: Vec<Value> = (1..=6).map(|n| json!(format!("{n} event {n}"))).collect();
     assert_eq!(
@@ -79,18 +84,11 @@ async fn chromium_reads_a_replay_resumes_across_its_cuts_and_stops_at_204() {
 
 #[tokio::test]
 async fn with_no_cors_a_page_on_another_origin_reads_nothing() {
-    let page = Running::start(Which::Axum, &[]);
-    let replay = serve(Faults {
+    let faults = Faults {
         no_cors: true,
         ..Faults::default()
-    })
-    .await;
-    let browser = Browser::start(800, 600).await;
-    browser.goto(&page.url("/health")).await;
-    listen(&browser, &format!("http://{replay}/events")).await;
-    browser
-        .wait_until("es.readyState === EventSource.CLOSED", "the CORS failure")
-        .await;
+    };
+    let (browser, _page) = listened_until_closed(faults, "the CORS failure").await;
     assert_eq!(browser.eval("got").await, json!([]));
     browser.close().await;
 }
