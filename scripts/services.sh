@@ -41,6 +41,20 @@ need() {
     fi
 }
 
+# need_package PACKAGE: installs a Debian package that brings no command of its own (an nginx
+# module), as `need` does.
+need_package() {
+    dpkg -s "$1" >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> apt-get install $1"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
+    else
+        echo "==> missing: $1 (install it: apt-get install $1)" >&2
+        return 1
+    fi
+}
+
 python_clients() {
     venv="${CARGO_TARGET_DIR:-target}/python-clients"
     pins=crates/contract-tests/clients/requirements.txt

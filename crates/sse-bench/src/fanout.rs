@@ -14,10 +14,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::time::{Instant, MissedTickBehavior, interval, sleep};
+use tokio::time::{Instant, sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Error, Target};
+use crate::publish::{self, Posted};
 use crate::ramp::{self, Counters};
 use crate::scan::{Event, Followed, Kind};
 use crate::stats::{self, Percentiles, ProcSample};
@@ -38,10 +39,13 @@ pub struct FanoutResult {
     pub connected: u64,
     /// Subscribers whose stream did not.
     pub failed: u64,
-    /// Messages the server accepted (201).
+    /// Messages the server accepted (201; nchan's 202 too).
     pub published: u64,
     /// Messages the publisher could not post.
     pub publish_errors: u64,
+    /// The publisher's own `POST`s, from sending to the answer, during the fan-out.
+    #[serde(default)]
+    pub publish_ms: Percentiles,
     /// Message deliveries expected but missing: published x connected - received.
     pub lost: u64,
     /// `event: lagged` received, all subscribers together.
@@ -110,7 +114,8 @@ pub async fn run(
 
     let start = pid.map(ProcSample::read).transpose()?;
     let client_start = ProcSample::read(std::process::id())?;
-    let (published, publish_errors) = publish(&base.with_path("/chat"), rate, secs).await?;
+    let posted = publish(&base.with_path("/chat"), rate, secs).await?;
+    let published = posted.published;
     let end = pid.map(ProcSample::read).transpose()?;
     let client_cpu = ProcSample::read(std::process::id())?.cpu_percent_since(&client_start);
     // Let the last messages arrive: every subscriber should end with every message.
@@ -141,7 +146,8 @@ pub async fn run(
         connected,
         failed: Counters::get(&counters.failed),
         published,
-        publish_errors,
+        publish_errors: posted.errors,
+        publish_ms: Percentiles::of_micros(posted.latencies),
         lost: expected.saturating_sub(received),
         lagged,
         latency_ms: Percentiles::of_micros(latencies),
@@ -151,31 +157,12 @@ pub async fn run(
     })
 }
 
-/// Posts `rate` messages a second for `secs` seconds on one kept-alive connection; returns how
-/// many were accepted and how many failed.
-async fn publish(chat: &Target, rate: u64, secs: u64) -> Result<(u64, u64), Error> {
-    let mut sender = client::connect(chat).await?;
-    let mut ticks = interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
-    // A late tick is not made up with a burst: the rate stays what was asked for, or less.
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+/// Posts `rate` messages a second for `secs` seconds, with a progress bar.
+async fn publish(chat: &Target, rate: u64, secs: u64) -> Result<Posted, Error> {
     let bar = ramp::bar(rate * secs, "publishing");
-    let (mut published, mut errors) = (0, 0);
-    for _ in 0..rate * secs {
-        ticks.tick().await;
-        let body =
-            serde_json::json!({ "user": "bench", "text": client::unix_micros().to_string() });
-        match client::post_json(&sender, chat, body.to_string()).await {
-            Ok((status, _)) if status.as_u16() == 201 => published += 1,
-            Ok(_) => errors += 1,
-            Err(_) => {
-                errors += 1;
-                sender = client::connect(chat).await?;
-            }
-        }
-        bar.inc(1);
-    }
+    let posted = publish::paced(chat, rate, secs, Some(&bar)).await;
     bar.finish_and_clear();
-    Ok((published, errors))
+    posted
 }
 
 /// One chat subscriber: counts messages (`expected` of them, if none is lost) and their

@@ -11,6 +11,7 @@ mod client;
 mod fanout;
 mod floor;
 mod load;
+mod publish;
 mod ramp;
 mod report;
 mod rooms;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
-use tokio::time::{Instant, MissedTickBehavior, interval, sleep};
+use tokio::time::{Instant, sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, Error, Target};
@@ -41,6 +41,9 @@ pub struct RoomsResult {
     pub published: u64,
     /// Posts that were refused or failed.
     pub publish_errors: u64,
+    /// The publishers' own `POST`s, from sending to the answer, during the fan-out.
+    #[serde(default)]
+    pub publish_ms: Percentiles,
     /// Deliveries expected but missing: each room's published x its subscribers - received.
     pub lost: u64,
     /// `event: lagged` received.
@@ -140,6 +143,7 @@ pub async fn run(work: Workload<'_>) -> Result<RoomsResult, Error> {
         connected: Counters::get(&counters.connected),
         published: published.per_room.iter().sum(),
         publish_errors: published.errors,
+        publish_ms: Percentiles::of_micros(published.latencies),
         lost: expected.saturating_sub(received),
         lagged,
         latency_ms: Percentiles::of_micros(latencies),
@@ -151,6 +155,8 @@ pub async fn run(work: Workload<'_>) -> Result<RoomsResult, Error> {
 struct Published {
     per_room: Vec<u64>,
     errors: u64,
+    /// Every accepted post's time to its answer, in µs.
+    latencies: Vec<u64>,
 }
 
 /// One publisher per room, each on its own kept-alive connection to one of `bases` in turn,
@@ -160,34 +166,20 @@ async fn publish(bases: &[Target], rooms: u64, rate: u64, secs: u64) -> Result<P
     for room in 0..rooms {
         let chat = bases[room as usize % bases.len()].with_path(&format!("/chat/r{room}"));
         publishers.spawn(async move {
-            let mut sender = client::connect(&chat).await?;
-            let mut ticks = interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
-            ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            let (mut published, mut errors) = (0, 0);
-            for _ in 0..rate * secs {
-                ticks.tick().await;
-                let text = client::unix_micros().to_string();
-                let body = serde_json::json!({ "user": "bench", "text": text }).to_string();
-                match client::post_json(&sender, &chat, body).await {
-                    Ok((status, _)) if status.as_u16() == 201 => published += 1,
-                    Ok(_) => errors += 1,
-                    Err(_) => {
-                        errors += 1;
-                        sender = client::connect(&chat).await?;
-                    }
-                }
-            }
-            Ok::<_, Error>((room, published, errors))
+            let posted = crate::publish::paced(&chat, rate, secs, None).await?;
+            Ok::<_, Error>((room, posted))
         });
     }
     let mut out = Published {
         per_room: vec![0; rooms as usize],
         errors: 0,
+        latencies: Vec::new(),
     };
     while let Some(done) = publishers.join_next().await {
-        if let Ok(Ok((room, published, errors))) = done {
-            out.per_room[room as usize] = published;
-            out.errors += errors;
+        if let Ok(Ok((room, posted))) = done {
+            out.per_room[room as usize] = posted.published;
+            out.errors += posted.errors;
+            out.latencies.extend(posted.latencies);
         }
     }
     Ok(out)
@@ -201,7 +193,8 @@ pub fn table(runs: &[&RoomsResult]) -> String {
     let mut md = format!(
         "\n**fan-out over rooms**: {} subscribers over {} rooms ({} each), {} messages/s per \
          room, {} s\n\n| run | connected | published (errors) | publish to receive p50 / p99 / max \
-         (ms) | lost, lagged | each server's CPU (% of a core) |\n|---|---|---|---|---|---|\n",
+         (ms) | the publishers' POST p50 / p99 / max (ms) | lost, lagged | each server's CPU (% of \
+         a core) |\n|---|---|---|---|---|---|---|\n",
         first.clients,
         first.rooms,
         first.clients / first.rooms.max(1),
@@ -211,12 +204,13 @@ pub fn table(runs: &[&RoomsResult]) -> String {
     for r in runs {
         let cpu: Vec<String> = r.cpu_percent.iter().map(|c| format!("{c:.1}")).collect();
         md.push_str(&format!(
-            "| {} | {} | {} ({}) | {} | {}, {} | {} |\n",
+            "| {} | {} | {} ({}) | {} | {} | {}, {} | {} |\n",
             r.setup,
             r.connected,
             r.published,
             r.publish_errors,
             r.latency_ms,
+            r.publish_ms,
             r.lost,
             r.lagged,
             cpu.join(" + ")
