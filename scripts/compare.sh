@@ -17,6 +17,7 @@
 #   scripts/compare.sh                      the book's numbers, docs/src/measured.md (about 5.5 minutes after the build)
 #   scripts/compare.sh --clients 1000 --secs 5      a quick run
 #   scripts/compare.sh --servers axum       one server only (or 'axum floor', ...)
+#   scripts/compare.sh --workloads fanout   only these of load, fanout and storm
 #   scripts/compare.sh --pinned             every server on one core (taskset -c 0: tokio and
 #                                           actix then start one worker thread, as nchan has one
 #                                           worker process), the load client on the other
@@ -37,7 +38,7 @@ cd "$(dirname "$0")/.."
 . scripts/services.sh
 
 clients=10000 secs=15 rate=10 servers="axum actix warp floor node nchan" redis="" tls="" rooms=""
-pinned=""
+pinned="" workloads="load fanout storm"
 while [ $# -gt 0 ]; do
     case "$1" in
         --clients) clients=$2; shift 2 ;;
@@ -48,7 +49,8 @@ while [ $# -gt 0 ]; do
         --tls) tls=yes; shift ;;
         --rooms) rooms=yes; shift ;;
         --pinned) pinned=yes; shift ;;
-        *) echo "usage: $0 [--clients N] [--secs S] [--rate R] [--servers 'axum actix warp floor node nchan'] [--pinned] [--tls] [--redis] [--rooms]" >&2; exit 2 ;;
+        --workloads) workloads=$2; shift 2 ;;
+        *) echo "usage: $0 [--clients N] [--secs S] [--rate R] [--servers 'axum actix warp floor node nchan'] [--pinned] [--workloads 'load fanout storm'] [--tls] [--redis] [--rooms]" >&2; exit 2 ;;
     esac
 done
 
@@ -123,23 +125,29 @@ stop() {
     { wait "$pid" || true; } 2>/dev/null
 }
 
+# Whether the workload $1 was asked for (--workloads).
+wants() {
+    case " $workloads " in *" $1 "*) return 0 ;; *) return 1 ;; esac
+}
+
 for server in $servers; do
-    if [ "$server" != nchan ]; then
-    echo "==> $server: load, $clients subscribers on /events for $secs s"
-    start "$server"
-    $bench load "http://127.0.0.1:$port/events" --clients "$clients" --secs "$secs" \
-        --pid "$pid" --json "$out/load-$server.json" >/dev/null
-    stop
-    # The client's closed connections linger in TIME_WAIT; a few seconds keep runs apart.
-    sleep 2
+    if [ "$server" != nchan ] && wants load; then
+        echo "==> $server: load, $clients subscribers on /events for $secs s"
+        start "$server"
+        $bench load "http://127.0.0.1:$port/events" --clients "$clients" --secs "$secs" \
+            --pid "$pid" --json "$out/load-$server.json" >/dev/null
+        stop
+        # The client's closed connections linger in TIME_WAIT; a few seconds keep runs apart.
+        sleep 2
     fi
-    [ "$server" != node ] || continue
-    echo "==> $server: fanout, $clients chat subscribers, $rate messages/s for $secs s"
-    start "$server"
-    $bench fanout "http://127.0.0.1:$port" --clients "$clients" --rate "$rate" --secs "$secs" \
-        --pid "$pid" --json "$out/fanout-$server.json" >/dev/null
-    stop
-    sleep 2
+    if [ "$server" != node ] && wants fanout; then
+        echo "==> $server: fanout, $clients chat subscribers, $rate messages/s for $secs s"
+        start "$server"
+        $bench fanout "http://127.0.0.1:$port" --clients "$clients" --rate "$rate" --secs "$secs" \
+            --pid "$pid" --json "$out/fanout-$server.json" >/dev/null
+        stop
+        sleep 2
+    fi
     if [ -n "$tls" ] && [ "$server" != floor ] && [ "$server" != nchan ]; then
         echo "==> $server over HTTP/2: load, $clients subscribers on 100 connections for $secs s"
         start "$server" --tls
@@ -148,7 +156,7 @@ for server in $servers; do
         stop
         sleep 2
     fi
-    if [ "$server" != floor ] && [ "$server" != nchan ]; then
+    if [ "$server" != floor ] && [ "$server" != nchan ] && wants storm; then
         for jitter in 30 0; do
             echo "==> $server: restart storm, $clients subscribers on /events, --retry-jitter $jitter"
             # shellcheck disable=SC2086 # $on_server_core is a command and its options, or nothing
