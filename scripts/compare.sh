@@ -17,7 +17,8 @@
 #   scripts/compare.sh                      the book's numbers, docs/src/measured.md (about 5.5 minutes after the build)
 #   scripts/compare.sh --clients 1000 --secs 5      a quick run
 #   scripts/compare.sh --servers axum       one server only (or 'axum floor', ...)
-#   scripts/compare.sh --workloads fanout   only these of load, fanout and storm
+#   scripts/compare.sh --workloads fanout   only these of load, fanout, storm and rooms (rooms in
+#                                           memory only; --rooms adds Redis and the Cluster)
 #   scripts/compare.sh --pinned             every server on one core (taskset -c 0: tokio and
 #                                           actix then start one worker thread, as nchan has one
 #                                           worker process), the load client on the other
@@ -210,9 +211,12 @@ rooms_on_redis() {
     rm -rf "$redis_dir"
 }
 
-if [ -n "$rooms" ]; then
-    rooms_servers="axum actix warp"
-    case " $servers " in *" nchan "*) rooms_servers="$rooms_servers nchan" ;; esac
+# The rooms in memory: --rooms, or --workloads rooms (which leaves out the Redis runs).
+if [ -n "$rooms" ] || wants rooms; then
+    rooms_servers=""
+    for server in axum actix warp nchan; do
+        case " $servers " in *" $server "*) rooms_servers="$rooms_servers $server" ;; esac
+    done
     for server in $rooms_servers; do
         echo "==> $server: rooms, $clients subscribers over 100 rooms, $rate messages/s per room for $secs s"
         start "$server"
@@ -222,6 +226,8 @@ if [ -n "$rooms" ]; then
         stop
         sleep 2
     done
+fi
+if [ -n "$rooms" ]; then
     need redis-server:redis-server redis-cli:redis-tools
     start_redis
     rooms_on_redis "--redis $redis_url" "one Redis" rooms-2-redis.json
