@@ -217,6 +217,8 @@ if [ -n "$rooms" ] || wants rooms; then
     for server in axum actix warp nchan; do
         case " $servers " in *" $server "*) rooms_servers="$rooms_servers $server" ;; esac
     done
+    # `--rooms --servers ""`: the rooms workload only, on our three servers.
+    [ -n "$rooms_servers" ] || rooms_servers="axum actix warp"
     for server in $rooms_servers; do
         echo "==> $server: rooms, $clients subscribers over 100 rooms, $rate messages/s per room for $secs s"
         start "$server"
