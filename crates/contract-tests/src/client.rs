@@ -175,15 +175,11 @@ impl Endpoint {
         let fw = self.framework;
         let origin = self.origin();
         let open = async {
-            let connection = match self.protocol {
-                Protocol::Http1 => tls::client().connect(&origin).await?,
-                Protocol::Http2 => {
-                    let connection = tls::client().connect(&origin).await?;
-                    let version = connection.version();
-                    assert_eq!(version, hyper::Version::HTTP_2, "[{fw}] ALPN chose no h2");
-                    connection
-                }
-            };
+            let connection = tls::client().connect(&origin).await?;
+            if self.protocol == Protocol::Http2 {
+                let version = connection.version();
+                assert_eq!(version, hyper::Version::HTTP_2, "[{fw}] ALPN chose no h2");
+            }
             Ok::<_, sse_client::Error>(connection)
         };
         let sender = timeout(PATIENCE, open)

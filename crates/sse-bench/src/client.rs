@@ -28,13 +28,9 @@ pub type Events = EventStream<BodyDataStream<Incoming>>;
 /// URL.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// `host:port`.
-    pub authority: String,
     /// `/path?query`.
     pub path: String,
-    /// `https://`: TLS, and HTTP/2.
-    pub tls: bool,
-    /// Where to connect.
+    /// Where to connect: `https://` is TLS, and HTTP/2.
     origin: Origin,
 }
 
@@ -44,12 +40,7 @@ impl Target {
         let uri: hyper::Uri = url.parse()?;
         let origin = Origin::of(&uri)?;
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-        Ok(Self {
-            authority: origin.authority(),
-            path,
-            tls: origin.tls,
-            origin,
-        })
+        Ok(Self { path, origin })
     }
 
     /// The same server, another path.
@@ -60,9 +51,14 @@ impl Target {
         }
     }
 
+    /// `https://`: TLS, and HTTP/2.
+    pub fn tls(&self) -> bool {
+        self.origin.tls
+    }
+
     /// The protocol, as a browser's `nextHopProtocol` names it.
     pub fn protocol(&self) -> &'static str {
-        if self.tls { "h2" } else { "http/1.1" }
+        if self.tls() { "h2" } else { "http/1.1" }
     }
 }
 
@@ -157,11 +153,12 @@ pub async fn subscribe(target: &Target) -> Result<Events, Error> {
 /// `GET` an event stream on a new connection, with `Last-Event-ID` when given, read by the
 /// load clients' lean [`scan`](mod@crate::scan): over `http://`, straight from the socket.
 pub async fn scan(target: &Target, last_event_id: Option<u64>) -> Result<scan::Stream, Error> {
-    if target.tls {
+    if target.tls() {
         return scan_on(&connect(target).await?, target, last_event_id).await;
     }
     let socket = client().tcp(&target.origin).await?;
-    scan::Stream::get(socket, &target.authority, &target.path, last_event_id).await
+    let authority = target.origin.authority();
+    scan::Stream::get(socket, &authority, &target.path, last_event_id).await
 }
 
 /// `POST` a JSON body on an open connection; returns the status and the whole answer.

@@ -74,12 +74,12 @@ pub async fn run(
     let before = pid.map(ProcSample::read).transpose()?;
     // Over HTTP/2, the shared connections, opened first; over HTTP/1.1, none.
     let mut shared = Vec::new();
-    if target.tls {
+    if target.tls() {
         for _ in 0..connections.max(1) {
             shared.push(client::connect(&target).await?);
         }
     }
-    let connections = if target.tls {
+    let connections = if target.tls() {
         shared.len() as u64
     } else {
         clients

@@ -39,10 +39,8 @@ impl Ask {
     /// A `GET` of `url`, with nothing extra.
     pub fn get(url: &str) -> Result<Self, Error> {
         let url: Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
-        match url.scheme_str() {
-            Some("http" | "https") if url.host().is_some() => {}
-            _ => return Err(format!("{url}: give an http:// or https:// URL with a host").into()),
-        }
+        // http:// or https://, with a host: the client's own check.
+        Origin::of(&url)?;
         Ok(Self {
             url,
             method: Method::GET,
@@ -70,8 +68,10 @@ impl Ask {
 
     /// Whether the host is this machine (`localhost`, 127.0.0.0/8 or `::1`).
     pub fn is_loopback(&self) -> bool {
-        let host = self.url.host().unwrap_or_default();
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let Ok(origin) = Origin::of(&self.url) else {
+            return false;
+        };
+        let host = origin.bare_host();
         host == "localhost"
             || host
                 .parse::<std::net::IpAddr>()

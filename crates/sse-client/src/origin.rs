@@ -57,12 +57,6 @@ impl Origin {
     pub fn bare_host(&self) -> &str {
         self.host.trim_start_matches('[').trim_end_matches(']')
     }
-
-    /// `https://host:port` or `http://host:port`, followed by `path`.
-    pub fn url(&self, path: &str) -> String {
-        let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{}{path}", self.authority())
-    }
 }
 
 #[cfg(test)]
@@ -76,7 +70,7 @@ mod tests {
         assert_eq!(origin.authority(), "example.com:443");
         let origin = Origin::parse("http://[::1]:3000/").expect("a URL");
         assert_eq!((origin.tls, origin.bare_host()), (false, "::1"));
-        assert_eq!(origin.url("/health"), "http://[::1]:3000/health");
+        assert_eq!(origin.authority(), "[::1]:3000");
     }
 
     #[test]

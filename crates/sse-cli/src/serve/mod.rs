@@ -165,7 +165,7 @@ async fn answer(mut socket: TcpStream, serve: &Serve) -> std::io::Result<()> {
         id => format!(", Last-Event-ID {id}"),
     };
     if from == steps.len() && !serve.looping {
-        let status = serve.faults.status_after_end.map_or(204, |s| s);
+        let status = serve.faults.status_after_end.unwrap_or(204);
         eprintln!(
             "{} {}{resumed}: the script is over, {status}",
             asked.method, asked.path
@@ -174,13 +174,12 @@ async fn answer(mut socket: TcpStream, serve: &Serve) -> std::io::Result<()> {
             .ok()
             .and_then(|s| s.canonical_reason())
             .unwrap_or("Scripted Failure");
-        let status = format!("{status} {reason}");
-        let body = if status.starts_with("204") {
+        let body = if status == 204 {
             ""
         } else {
             "the script is over\n"
         };
-        return reply(&mut socket, &status, cors, body).await;
+        return reply(&mut socket, &format!("{status} {reason}"), cors, body).await;
     }
     eprintln!(
         "{} {}{resumed}: from event {} of {}",
