@@ -60,18 +60,17 @@ cargo build --release -p server-axum -p server-actix -p server-warp -p sse-bench
 out=target/compare
 bench=target/release/sse-bench
 # Pinned: the server's process on core 0, the load client on core 1.
-on_server_core="" on_client_core=""
+on_server_core=""
 if [ -n "$pinned" ]; then
     out=target/compare/pinned
-    on_server_core="taskset -c 0" on_client_core="taskset -c 1"
+    on_server_core="taskset -c 0"
     bench="taskset -c 1 $bench"
 fi
 mkdir -p "$out"
 rm -f "$out"/*.json
 case " $servers " in *" node "*) need node:nodejs ;; esac
 case " $servers " in *" nchan "*)
-    need nginx:nginx
-    [ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] || need_package libnginx-mod-nchan ;;
+    need nginx:nginx /usr/lib/nginx/modules/ngx_nchan_module.so:libnginx-mod-nchan ;;
 esac
 # Each side of 10,000 connections needs 10,000 file descriptors.
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"

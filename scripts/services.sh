@@ -3,6 +3,8 @@
 #
 # need PROGRAM:PACKAGE ...   installs the packages whose programs are missing (apt-get, as
 #                            root on Debian); elsewhere says what to install and returns 1.
+#                            PROGRAM may be a file's path instead, for a package with no
+#                            program of its own (an nginx module).
 # all_started PID ...        exits 1 (so the caller's trap stops the rest) when one of these
 #                            processes has already ended: a server that could not start (its
 #                            port taken, say) has said why on stderr.
@@ -28,7 +30,8 @@ export PATH
 need() {
     missing=""
     for pair in "$@"; do
-        command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
+        have=${pair%%:*}
+        command -v "$have" >/dev/null 2>&1 || [ -e "$have" ] || missing="$missing ${pair#*:}"
     done
     [ -n "$missing" ] || return 0
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -37,20 +40,6 @@ need() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
     else
         echo "==> missing:$missing (install them: apt-get install$missing)" >&2
-        return 1
-    fi
-}
-
-# need_package PACKAGE: installs a Debian package that brings no command of its own (an nginx
-# module), as `need` does.
-need_package() {
-    dpkg -s "$1" >/dev/null 2>&1 && return 0
-    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "==> apt-get install $1"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
-    else
-        echo "==> missing: $1 (install it: apt-get install $1)" >&2
         return 1
     fi
 }
