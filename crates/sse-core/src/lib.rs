@@ -6,8 +6,8 @@
 //! Read it in this order: [`event`] (the wire format), [`streams`] (what is sent, when) and
 //! [`metronome`] (the timers that pace them), [`request`] (query and `Last-Event-ID`), [`state`]
 //! (what a route does); the chat: [`room`] and [`cursor`] (room names, and the id of a stream of
-//! several rooms), [`hub`] (one room's log), [`rooms`], [`room_stream`], [`chat`] and
-//! [`chat_log`], then [`redis_log`], [`room_reader`], [`redis_conn`] and [`redis_status`]
+//! several rooms), [`hub`] (one room's log), [`rooms`], [`room_stream`], [`chat`], [`chat_body`]
+//! and [`chat_log`], then [`redis_log`], [`room_reader`], [`redis_conn`] and [`redis_status`]
 //! (the rooms in Redis or a Redis Cluster);
 //! then what keeps one client from taking the server from the others: [`client`], [`gate`],
 //! [`post_limit`] and [`descriptors`]; who may read what: [`identity`], [`credentials`],
@@ -21,6 +21,7 @@ pub mod answer_request;
 pub mod answers;
 pub mod assets;
 pub mod chat;
+pub mod chat_body;
 pub mod chat_log;
 pub mod client;
 pub mod cors;

@@ -21,6 +21,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use crate::answer_request::{self, ApiError};
 use crate::answers::{AnswerEvents, Answered, Answers};
 use crate::chat::{self, PostHeaders, Publisher};
+use crate::chat_body::{self, ChatBody};
 use crate::chat_log::{ChatLog, Follow};
 use crate::client::{self, ClientKey, PerClient};
 use crate::cors::Cors;
@@ -314,14 +315,21 @@ impl AppState {
                     history: request.history,
                     replay_bytes: self.options().replay_bytes(),
                 };
-                let messages = Box::pin(counting(self.inner.chat.subscribe(follow), sent));
-                let body = stream::iter([Event::retry(retry_ms)])
-                    .map(|retry| retry.encode())
-                    .chain(KeepAlive::new(messages, self.keep_alive()));
-                let expiry = expiry.map(|(after, event, counted)| (after, event.encode(), counted));
-                let body = until_expired(body, expiry);
+                let expiry = expiry.map(|(after, event, counted)| chat_body::Expiry {
+                    after,
+                    event: event.encode(),
+                    counted,
+                });
+                let body = ChatBody::new(
+                    Event::retry(retry_ms).encode(),
+                    self.inner.chat.subscribe(follow),
+                    sent,
+                    self.keep_alive(),
+                    ended,
+                    expiry,
+                );
                 StreamAnswer::Encoded(EncodedStream {
-                    bytes: Box::pin(body.take_until(ended)),
+                    bytes: Box::pin(body),
                     _slot: Some(slot),
                     headers,
                 })
