@@ -77,6 +77,12 @@ async fn assistant_streams_token_by_token_and_stop_stops_the_server(which: Which
         .wait_until(&format!("{} >= 5", tokens_read()), "five tokens read")
         .await;
     browser.click(".panel.assistant .stop").await;
+    browser
+        .wait_until(
+            &format!("{} === 'stopped'", text_of(".answer-state")),
+            "the click on Stop to stop the answer",
+        )
+        .await;
     let generated = browser
         .wait_until(
             "document.querySelector('.panel.assistant .tokens-generated').dataset.count",
