@@ -7,9 +7,9 @@
 //! adapter costs on every message: `take_until` locks the shutdown token's two mutexes, shared
 //! by every stream, and `KeepAlive` polls its timer, at each of the two polls a delivery takes
 //! (one that hands the message over, one that finds nothing more). Here the three clocks
-//! (shutdown, expiry, silence) are polled once with a waker of their own, an `Alarm`, that
-//! marks itself before waking the stream's task; a delivery checks that mark, one atomic load,
-//! and polls the clocks only when one of them rang. Measured in `docs/src/measured.md` ("Against
+//! (shutdown, expiry, and the keep-alive's [`Silence`]) are polled once with a waker of their
+//! own, an `Alarm`, that marks itself before waking the stream's task; a delivery checks that
+//! mark, one atomic swap, and polls the clocks only when one of them rang. Measured in `docs/src/measured.md` ("Against
 //! nchan").
 //!
 //! [`KeepAlive`]: crate::keep_alive::KeepAlive
@@ -27,10 +27,11 @@ use bytes::Bytes;
 use futures_util::Stream;
 use futures_util::task::AtomicWaker;
 use prometheus_client::metrics::counter::Counter;
-use tokio::time::{Instant, Sleep, sleep};
+use tokio::time::{Sleep, sleep};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
-use crate::keep_alive::KEEP_ALIVE_BYTES;
+use crate::expiry::Expiry;
+use crate::keep_alive::{KEEP_ALIVE_BYTES, Silence};
 use crate::room_stream::ChatStream;
 
 /// The waker the clocks are polled with: it marks that one rang, then wakes the stream's task.
@@ -51,17 +52,6 @@ impl Wake for Alarm {
     }
 }
 
-/// When a token's stream ends: after `after`, with `event` (the encoded `expired`), counted in
-/// `counted` when it is handed over.
-pub struct Expiry {
-    /// Time left on the token.
-    pub after: Duration,
-    /// The encoded `expired` event.
-    pub event: Bytes,
-    /// `sse_streams_expired_total`.
-    pub counted: Counter,
-}
-
 /// The encoded bytes of one chat stream (see the module's documentation).
 pub struct ChatBody {
     retry: Option<Bytes>,
@@ -75,11 +65,7 @@ pub struct ChatBody {
     unarmed: bool,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     expiry: Option<(Pin<Box<Sleep>>, Bytes, Counter)>,
-    /// Due `period` after the last message it was told of; a message does not move it (see
-    /// [`crate::keep_alive::KeepAlive`]).
-    idle: Pin<Box<Sleep>>,
-    period: Duration,
-    last_sent: Instant,
+    silence: Silence,
     ended: bool,
 }
 
@@ -92,7 +78,7 @@ impl ChatBody {
         sent: Counter,
         keep_alive: Duration,
         shutdown: WaitForCancellationFutureOwned,
-        expiry: Option<Expiry>,
+        expiry: Option<Expiry<Bytes>>,
     ) -> Self {
         let alarm = Arc::new(Alarm::default());
         Self {
@@ -104,9 +90,7 @@ impl ChatBody {
             unarmed: true,
             shutdown: Box::pin(shutdown),
             expiry: expiry.map(|e| (Box::pin(sleep(e.after)), e.event, e.counted)),
-            idle: Box::pin(sleep(keep_alive)),
-            period: keep_alive,
-            last_sent: Instant::now(),
+            silence: Silence::new(keep_alive),
             ended: false,
         }
     }
@@ -124,15 +108,7 @@ impl ChatBody {
             counted.inc();
             return Rang::Expired(event.clone());
         }
-        while self.idle.as_mut().poll(&mut alarm).is_ready() {
-            let (due, now) = (self.last_sent + self.period, Instant::now());
-            if due > now {
-                // A message went out since the timer was set: silence is due later.
-                self.idle.as_mut().reset(due);
-                continue;
-            }
-            self.last_sent = now;
-            self.idle.as_mut().reset(now + self.period);
+        if self.silence.poll_due(&mut alarm).is_ready() {
             // The timer is armed for its new time at the next poll.
             self.unarmed = true;
             return Rang::Silence;
@@ -180,7 +156,7 @@ impl Stream for ChatBody {
         match this.messages.as_mut().poll_next(cx) {
             Poll::Ready(Some(message)) => {
                 this.sent.inc();
-                this.last_sent = Instant::now();
+                this.silence.sent();
                 Poll::Ready(Some(message))
             }
             Poll::Ready(None) => {
@@ -196,6 +172,7 @@ impl Stream for ChatBody {
 mod tests {
     use super::*;
     use futures_util::StreamExt;
+    use tokio::time::Instant;
     use tokio_stream::wrappers::UnboundedReceiverStream;
     use tokio_util::sync::CancellationToken;
 

@@ -28,6 +28,17 @@ pub fn expired_event(user: &User) -> Event {
     Event::data(data).with_event(EXPIRED)
 }
 
+/// When a stream opened with a token ends: after `after`, with `event` (the `expired` event,
+/// encoded or not), counted in `counted` when it is handed over.
+pub struct Expiry<T> {
+    /// Time left on the token.
+    pub after: Duration,
+    /// The `expired` event.
+    pub event: T,
+    /// `sse_streams_expired_total`.
+    pub counted: Counter,
+}
+
 /// `inner` until `after` has passed; then `last` (the `expired` event, encoded or not), then
 /// the end.
 pub struct UntilExpired<S: Stream> {

@@ -2,7 +2,8 @@
 //! event: for bodies of the core's encoded bytes (every warp stream, and the chat stream on all
 //! three servers), and for actix's streams of core events, whose own keep-alive (actix-web-lab's)
 //! is a plain interval that also fires at the start and while events flow. axum's `KeepAlive`
-//! already waits for silence.
+//! already waits for silence. Its clock, [`Silence`], is also the chat body's
+//! ([`crate::chat_body`]).
 //!
 //! Proxies and browsers may close a connection that has been silent for a while; a comment line
 //! (`: keep-alive`) costs a few bytes and is ignored by `EventSource`. Tested with paused time by
@@ -23,17 +24,55 @@ use crate::state::KEEP_ALIVE_COMMENT;
 /// The keep-alive comment on the wire: `Event::comment(KEEP_ALIVE_COMMENT).encode()`.
 pub const KEEP_ALIVE_BYTES: Bytes = Bytes::from_static(b": keep-alive\n\n");
 
+/// The clock of one stream's silence: due `period` after the last item it was told of.
+///
+/// An item does not move the timer (that would be a trip through the runtime's timer wheel
+/// for every event, 2 % of a server's CPU in a fan-out): when it fires, it looks at the time
+/// of the last item and sets itself again if one went out meanwhile, once per period at most.
+pub struct Silence {
+    idle: Pin<Box<Sleep>>,
+    period: Duration,
+    last_sent: Instant,
+}
+
+impl Silence {
+    /// A silence that is due `period` from now.
+    pub fn new(period: Duration) -> Self {
+        Self {
+            idle: Box::pin(sleep(period)),
+            period,
+            last_sent: Instant::now(),
+        }
+    }
+
+    /// An item went out: the silence starts again from now.
+    pub fn sent(&mut self) {
+        self.last_sent = Instant::now();
+    }
+
+    /// Ready when `period` has passed since the last item (or the last time it was ready);
+    /// the timer then starts the next period. `cx`'s waker is woken when it is due.
+    pub fn poll_due(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        while self.idle.as_mut().poll(cx).is_ready() {
+            let (due, now) = (self.last_sent + self.period, Instant::now());
+            if due > now {
+                // An item went out since the timer was set: silence is due later.
+                self.idle.as_mut().reset(due);
+                continue;
+            }
+            self.last_sent = now;
+            self.idle.as_mut().reset(now + self.period);
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
 /// Yields the items of `S` (encoded events, or core events), and a keep-alive comment whenever
 /// `period` passes without one.
 pub struct KeepAlive<S: Stream> {
     events: S,
-    period: Duration,
-    /// Due `period` after the last item it was told of. An event does not move it (that would
-    /// be a trip through the runtime's timer wheel for every event, 2 % of a server's CPU in a
-    /// fan-out): when it fires, it looks at `last_sent` and sets itself again if an event went
-    /// out meanwhile, once per period at most.
-    idle: Pin<Box<Sleep>>,
-    last_sent: Instant,
+    silence: Silence,
     comment: S::Item,
 }
 
@@ -55,9 +94,7 @@ impl<S: Stream> KeepAlive<S> {
     fn with_comment(events: S, period: Duration, comment: S::Item) -> Self {
         Self {
             events,
-            period,
-            idle: Box::pin(sleep(period)),
-            last_sent: Instant::now(),
+            silence: Silence::new(period),
             comment,
         }
     }
@@ -72,22 +109,13 @@ where
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
         let this = &mut *self;
         if let Poll::Ready(next) = Pin::new(&mut this.events).poll_next(cx) {
-            this.last_sent = Instant::now();
+            this.silence.sent();
             return Poll::Ready(next);
         }
-        while this.idle.as_mut().poll(cx).is_ready() {
-            let due = this.last_sent + this.period;
-            let now = Instant::now();
-            if due > now {
-                // An event went out since the timer was set: silence is due later.
-                this.idle.as_mut().reset(due);
-                continue;
-            }
-            this.last_sent = now;
-            this.idle.as_mut().reset(now + this.period);
-            return Poll::Ready(Some(this.comment.clone()));
+        match this.silence.poll_due(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(this.comment.clone())),
+            Poll::Pending => Poll::Pending,
         }
-        Poll::Pending
     }
 }
 

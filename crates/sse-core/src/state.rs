@@ -21,13 +21,13 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use crate::answer_request::{self, ApiError};
 use crate::answers::{AnswerEvents, Answered, Answers};
 use crate::chat::{self, PostHeaders, Publisher};
-use crate::chat_body::{self, ChatBody};
+use crate::chat_body::ChatBody;
 use crate::chat_log::{ChatLog, Follow};
 use crate::client::{self, ClientKey, PerClient};
 use crate::cors::Cors;
 use crate::descriptors::{self, Budget};
 use crate::event::Event;
-use crate::expiry::{self, UntilExpired};
+use crate::expiry::{self, Expiry, UntilExpired};
 use crate::gate::{Gate, RequestHead, Turned};
 use crate::identity::{Identity, User};
 use crate::keep_alive::KeepAlive;
@@ -315,10 +315,10 @@ impl AppState {
                     history: request.history,
                     replay_bytes: self.options().replay_bytes(),
                 };
-                let expiry = expiry.map(|(after, event, counted)| chat_body::Expiry {
-                    after,
-                    event: event.encode(),
-                    counted,
+                let expiry = expiry.map(|expiry| Expiry {
+                    after: expiry.after,
+                    event: expiry.event.encode(),
+                    counted: expiry.counted,
                 });
                 let body = ChatBody::new(
                     Event::retry(retry_ms).encode(),
@@ -363,14 +363,13 @@ impl AppState {
 
     /// For a stream opened with a token (`user`): when it ends, the event that says so, and
     /// the counter of streams ended that way.
-    fn expiry(&self, user: Option<&User>) -> Option<(Duration, Event, Counter)> {
+    fn expiry(&self, user: Option<&User>) -> Option<Expiry<Event>> {
         let (identity, user) = self.inner.identity.as_ref().zip(user)?;
-        let event = expiry::expired_event(user);
-        Some((
-            identity.time_left(user),
-            event,
-            self.inner.metrics.expired(),
-        ))
+        Some(Expiry {
+            after: identity.time_left(user),
+            event: expiry::expired_event(user),
+            counted: self.inner.metrics.expired(),
+        })
     }
 
     /// Opens a stream with `open`, given a unit of the open-streams count and the shutdown
@@ -631,17 +630,20 @@ fn counting<S: Stream>(stream: S, sent: Counter) -> impl Stream<Item = S::Item> 
     })
 }
 
-/// `stream` as it is; with `expiry`, only until then, then its last item (the `expired` event,
-/// encoded or not), then the end. That item is counted in `sse_streams_expired_total` when it
-/// is handed over.
-fn until_expired<S, T>(stream: S, expiry: Option<(Duration, T, Counter)>) -> BoxedStream<T>
+/// `stream` as it is; with `expiry`, only until then, then the `expired` event, then the end.
+/// That event is counted in `sse_streams_expired_total` when it is handed over.
+fn until_expired<S, T>(stream: S, expiry: Option<Expiry<T>>) -> BoxedStream<T>
 where
     S: Stream<Item = T> + Send + Sync + 'static,
     T: Unpin + Send + Sync + 'static,
 {
     match expiry {
         None => Box::pin(stream),
-        Some((after, last, expired)) => Box::pin(UntilExpired::new(stream, after, last, expired)),
+        Some(Expiry {
+            after,
+            event,
+            counted,
+        }) => Box::pin(UntilExpired::new(stream, after, event, counted)),
     }
 }
 
