@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use cluster_tests::endpoint;
 use contract_tests::chat::{Chat, chat, chat_ids};
 use contract_tests::client::{Events, Response};
+use contract_tests::rooms::room_message;
 use contract_tests::services::{Nginx, Redis};
+use contract_tests::slow_link::SlowLink;
 use contract_tests::{Endpoint, Protocol};
 use serde_json::Value;
 use test_servers::{Running, Which};
@@ -148,6 +150,44 @@ async fn posts_to_any_framework_reach_every_subscriber_once_in_one_order() {
     let mut resumed = subscribe(endpoints[2], Some(30)).await;
     let id = post_ok(endpoints[1], "ann", "late").await;
     assert_eq!(chat_ids("warp", &mut resumed, 1).await, [id]);
+}
+
+/// A room nobody on an instance follows yet, with Redis 100 ms away (each way): the stream's
+/// head comes only once the instance has read the room, so a message posted elsewhere the moment
+/// the head arrives is delivered. Were the head sent first, the room's first read (two round
+/// trips, 400 ms) would find the message already there and count it as history.
+#[tokio::test]
+async fn a_new_room_s_stream_gets_what_is_posted_once_its_head_arrived_even_with_redis_far_away() {
+    let redis = Redis::start();
+    let link = SlowLink::to(redis.addr(), Duration::from_millis(100));
+    let far = format!("redis://{}", link.addr);
+    let followers = cluster_tests::start_all(&["--redis", &far]);
+    let near = Running::start(Which::Axum, &["--redis", &redis.url()]);
+    for follower in &followers {
+        let at = endpoint(follower);
+        let room = format!("far-{}", at.framework);
+        let response = at
+            .get(&format!("/events/chat?rooms={room}&history=0"))
+            .await;
+        assert_eq!(response.status().as_u16(), 200, "[{}]", at.framework);
+        let mut events = response.events();
+        let body = serde_json::json!({ "user": "ann", "text": "just after the head" });
+        let posted = endpoint(&near)
+            .post(
+                &format!("/chat/{room}"),
+                "application/json",
+                body.to_string(),
+            )
+            .await;
+        assert_eq!(posted.status().as_u16(), 201, "[{}]", at.framework);
+        let message = room_message(at.framework, &events.next().await);
+        assert_eq!(
+            (message.room.as_str(), message.text.as_str()),
+            (room.as_str(), "just after the head"),
+            "[{}]",
+            at.framework
+        );
+    }
 }
 
 #[tokio::test]

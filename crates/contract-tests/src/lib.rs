@@ -30,6 +30,7 @@ pub mod identity;
 pub mod operations;
 pub mod rooms;
 pub mod services;
+pub mod slow_link;
 pub mod tls;
 #[cfg(feature = "identity")]
 pub mod tokens;

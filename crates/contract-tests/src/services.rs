@@ -137,6 +137,11 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        ([127, 0, 0, 1], self.port).into()
+    }
+
     /// Stops it with SIGTERM, as an operator would.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -229,9 +229,10 @@ struct ConnectionGone {
 /// A resource for one stream: `GET` answers, any other method gets 405.
 fn stream_route(path: &str, kind: StreamKind) -> actix_web::Resource {
     web::resource(path).route(web::get().to(
-        move |state: web::Data<AppState>, request: HttpRequest| {
-            let answer = state.open_stream(kind, client(&state, &request), stream_head(&request));
-            async move { stream_response(&state, &request, answer) }
+        move |state: web::Data<AppState>, request: HttpRequest| async move {
+            let client = client(&state, &request);
+            let answer = state.open_stream(kind, client, stream_head(&request)).await;
+            stream_response(&state, &request, answer)
         },
     ))
 }

@@ -81,7 +81,9 @@ fn stream_route(kind: StreamKind) -> MethodRouter<AppState> {
               uri: Uri,
               headers: HeaderMap| async move {
             let client = state.client_of_request(peer.ip(), &headers);
-            let answer = state.open_stream(kind, client, StreamHead::of(&uri, &headers));
+            let answer = state
+                .open_stream(kind, client, StreamHead::of(&uri, &headers))
+                .await;
             stream_response(&state, answer)
         },
     )

@@ -154,9 +154,9 @@ fn stream_route(
         .and(with_state(state))
         .and(warp::ext::get::<Peer>())
         .and(request_head())
-        .map(move |state: AppState, Peer(peer), head: Head| {
+        .then(move |state: AppState, Peer(peer), head: Head| async move {
             let client = state.client_of_request(peer.ip(), &head.headers);
-            let answer = state.open_stream(kind, client, head.stream_head());
+            let answer = state.open_stream(kind, client, head.stream_head()).await;
             stream_response(&state, answer)
         })
 }

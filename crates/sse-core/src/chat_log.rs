@@ -12,8 +12,6 @@
 
 use std::sync::Arc;
 
-use futures_util::{StreamExt, stream};
-
 use crate::hub::Hub;
 use crate::redis_log::RedisLog;
 use crate::redis_status::Status;
@@ -74,46 +72,34 @@ impl ChatLog {
     }
 
     /// The encoded events of one subscriber to `follow.rooms`: each room resumed after its
-    /// position (see [`Hub::subscribe`]), or started with its `history`.
+    /// position (see [`Hub::subscribe`]), or started with its `history`. Ready once every
+    /// room's start is fixed, so that a stream whose head went out after it misses nothing
+    /// posted from then on.
     ///
     /// With Redis, rooms already read here (the lobby always is) start at once, from their
     /// hubs. A room followed by nobody else here is first read from its stream (at most 2 s),
     /// and its `history` counts from what the stream holds then; a position above the newest id
     /// this process has read may be an id another instance has just given out: it is asked of
-    /// Redis, and waited for (see [`RedisLog::starts`]). Both in a task, so that the stream
-    /// holds only its (Sync) handle.
-    pub fn subscribe(&self, follow: Follow) -> ChatStream {
+    /// Redis, and waited for (see [`RedisLog::starts`]).
+    pub async fn subscribe(&self, follow: Follow) -> ChatStream {
         let replay_bytes = follow.replay_bytes;
-        match self {
-            Self::Memory(rooms) => {
-                let starts = follow
-                    .rooms
-                    .iter()
-                    .zip(&follow.positions)
-                    .map(|(room, &position)| {
-                        let hub: Arc<Hub> = rooms.follow(room);
-                        let start = hub.start(position, follow.history);
-                        (hub, start)
-                    })
-                    .collect();
-                room_stream::open(starts, replay_bytes)
-            }
-            Self::Redis(redis) => {
-                if let Some(starts) = redis.starts_now(&follow) {
-                    return room_stream::open(starts, replay_bytes);
-                }
-                let redis = redis.clone();
-                let starts = tokio::spawn(async move { redis.starts(follow).await });
-                let events = stream::once(async move {
-                    match starts.await {
-                        Ok(starts) => room_stream::open(starts, replay_bytes),
-                        // The task panicked: end the stream, and the browser reconnects.
-                        Err(_) => Box::pin(stream::empty()),
-                    }
-                });
-                Box::pin(events.flatten())
-            }
-        }
+        let starts = match self {
+            Self::Memory(rooms) => follow
+                .rooms
+                .iter()
+                .zip(&follow.positions)
+                .map(|(room, &position)| {
+                    let hub: Arc<Hub> = rooms.follow(room);
+                    let start = hub.start(position, follow.history);
+                    (hub, start)
+                })
+                .collect(),
+            Self::Redis(redis) => match redis.starts_now(&follow) {
+                Some(starts) => starts,
+                None => redis.starts(follow).await,
+            },
+        };
+        room_stream::open(starts, replay_bytes)
     }
 
     /// `"memory"`, `"redis"` or `"redis-cluster"`, for `/health`.

@@ -277,7 +277,12 @@ impl AppState {
     /// Everything a stream route does for `client`, given what its request head carries (the
     /// raw query without `?`, the raw `Last-Event-ID`, and with identity on its token). The
     /// stream counts as open until dropped, and ends on shutdown, and when its token expires.
-    pub fn open_stream(
+    ///
+    /// Past `--max-streams`, or past `--max-streams-per-client` for this client, the answer
+    /// says the server is busy instead. A chat stream's answer waits until each of its rooms
+    /// knows where the stream starts (with Redis, a room nobody here followed yet is read
+    /// first, at most 2 s): a message posted once the head has arrived is never missed.
+    pub async fn open_stream(
         &self,
         kind: StreamKind,
         client: ClientKey,
@@ -293,48 +298,66 @@ impl AppState {
         };
         let mut headers = self.inner.cors.stream_headers(head.origin, head.host);
         headers.extend(STREAM_HEADERS.map(|(name, value)| (name, value.to_owned())));
+        // A paced stream's events, or `None` for the chat.
+        let paced = match streams::plan(&request, &self.inner.metronome) {
+            Plan::NoContent => return StreamAnswer::NoContent,
+            Plan::Stream(events) => Some(events),
+            Plan::Chat => None,
+        };
+        let slot = match self.take_slot(kind, client) {
+            Ok(slot) => slot,
+            Err(why) => return StreamAnswer::Events(busy(&why, headers)),
+        };
+        let ended = self.shutdown().clone().cancelled_owned();
         let retry_ms = self.options().stream_retry_ms();
         // Counted as they are handed to the framework: `retry:` and keep-alives are not events.
         let sent = self.inner.metrics.events_sent(kind);
         let expiry = self.expiry(user.as_ref());
-        match streams::plan(&request, &self.inner.metronome) {
-            Plan::NoContent => StreamAnswer::NoContent,
-            Plan::Stream(events) => self.counted(kind, client, headers, |slot, ended, headers| {
-                let events = counting(events, sent).take_until(ended);
-                StreamAnswer::Events(EventStream {
-                    retry_ms,
-                    events: until_expired(events, expiry),
-                    _slot: Some(slot),
-                    headers,
-                })
-            }),
-            Plan::Chat => self.counted(kind, client, headers, |slot, ended, headers| {
-                let follow = Follow {
-                    positions: request.positions(),
-                    rooms: request.rooms,
-                    history: request.history,
-                    replay_bytes: self.options().replay_bytes(),
-                };
-                let expiry = expiry.map(|expiry| Expiry {
-                    after: expiry.after,
-                    event: expiry.event.encode(),
-                    counted: expiry.counted,
-                });
-                let body = ChatBody::new(
-                    Event::retry(retry_ms).encode(),
-                    self.inner.chat.subscribe(follow),
-                    sent,
-                    self.keep_alive(),
-                    ended,
-                    expiry,
-                );
-                StreamAnswer::Encoded(EncodedStream {
-                    bytes: Box::pin(body),
-                    _slot: Some(slot),
-                    headers,
-                })
-            }),
+        if let Some(events) = paced {
+            return StreamAnswer::Events(EventStream {
+                retry_ms,
+                events: until_expired(counting(events, sent).take_until(ended), expiry),
+                _slot: Some(slot),
+                headers,
+            });
         }
+        let body = self.chat_body(request, retry_ms, sent, ended, expiry).await;
+        StreamAnswer::Encoded(EncodedStream {
+            bytes: Box::pin(body),
+            _slot: Some(slot),
+            headers,
+        })
+    }
+
+    /// The body of the chat stream `request` asks for, once each of its rooms knows where it
+    /// starts; its messages counted in `sent`, ended by `ended` (shutdown) and `expiry`.
+    async fn chat_body(
+        &self,
+        request: StreamRequest,
+        retry_ms: u64,
+        sent: Counter,
+        ended: WaitForCancellationFutureOwned,
+        expiry: Option<Expiry<Event>>,
+    ) -> ChatBody {
+        let follow = Follow {
+            positions: request.positions(),
+            rooms: request.rooms,
+            history: request.history,
+            replay_bytes: self.options().replay_bytes(),
+        };
+        let expiry = expiry.map(|expiry| Expiry {
+            after: expiry.after,
+            event: expiry.event.encode(),
+            counted: expiry.counted,
+        });
+        ChatBody::new(
+            Event::retry(retry_ms).encode(),
+            self.inner.chat.subscribe(follow).await,
+            sent,
+            self.keep_alive(),
+            ended,
+            expiry,
+        )
     }
 
     /// With identity on, who `request` is and whether its token opens its rooms; `None` for
@@ -370,22 +393,6 @@ impl AppState {
             event: expiry::expired_event(user),
             counted: self.inner.metrics.expired(),
         })
-    }
-
-    /// Opens a stream with `open`, given a unit of the open-streams count and the shutdown
-    /// signal that ends it; past `--max-streams`, or past `--max-streams-per-client` for this
-    /// client, answers that the server is busy instead.
-    fn counted(
-        &self,
-        kind: StreamKind,
-        client: ClientKey,
-        headers: Headers,
-        open: impl FnOnce(OpenSlot, WaitForCancellationFutureOwned, Headers) -> StreamAnswer,
-    ) -> StreamAnswer {
-        match self.take_slot(kind, client) {
-            Ok(slot) => open(slot, self.shutdown().clone().cancelled_owned(), headers),
-            Err(why) => StreamAnswer::Events(busy(&why, headers)),
-        }
     }
 
     /// Everything `POST /chat/{room}` (`room` as it is in the path) or `POST /chat` (`None`)
@@ -898,7 +905,11 @@ mod tests {
         let state = state("--retry-ms 1000 --retry-jitter 0 --keep-alive-secs 5");
         let reply = post(&state, r#"{"user":"ann","text":"hello"}"#).await;
         assert_eq!((reply.status, reply.json.as_str()), (201, r#"{"id":1}"#));
-        let mut chat = encoded(state.open_stream(StreamKind::Chat, local(), head(None, None)));
+        let mut chat = encoded(
+            state
+                .open_stream(StreamKind::Chat, local(), head(None, None))
+                .await,
+        );
         assert_eq!(state.open_streams(), 1);
         assert_eq!(chat.next().await, Some("retry: 1000\n\n".into()));
         let first = chat.next().await.expect("the kept message");
@@ -920,7 +931,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_encoded_body_starts_with_retry_then_the_first_event() {
         let state = state("--retry-ms 1234 --retry-jitter 0");
-        let stream = events(state.open_stream(StreamKind::Counter, local(), head(None, None)));
+        let stream = events(
+            state
+                .open_stream(StreamKind::Counter, local(), head(None, None))
+                .await,
+        );
         assert_eq!(stream.retry(), Duration::from_millis(1234));
         let mut body = std::pin::pin!(stream.encoded(Duration::from_secs(15)));
         assert_eq!(body.next().await, Some("retry: 1234\n\n".into()));
@@ -933,8 +948,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn open_streams_counts_until_dropped() {
         let state = state("");
-        let a = state.open_stream(StreamKind::Clock, local(), head(None, None));
-        let b = state.open_stream(StreamKind::Paragraph, local(), head(None, None));
+        let a = state
+            .open_stream(StreamKind::Clock, local(), head(None, None))
+            .await;
+        let b = state
+            .open_stream(StreamKind::Paragraph, local(), head(None, None))
+            .await;
         assert_eq!(state.open_streams(), 2);
         assert_eq!(state.health().open_streams, 2);
         drop(a);
@@ -946,12 +965,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn past_max_streams_a_stream_is_told_to_come_back_later() {
         let state = state("--max-streams 1");
-        let _kept = state.open_stream(StreamKind::Clock, local(), head(None, None));
-        let refused: Vec<_> =
-            events(state.open_stream(StreamKind::Clock, local(), head(None, None)))
-                .encoded(Duration::from_secs(15))
-                .collect()
-                .await;
+        let _kept = state
+            .open_stream(StreamKind::Clock, local(), head(None, None))
+            .await;
+        let refused: Vec<_> = events(
+            state
+                .open_stream(StreamKind::Clock, local(), head(None, None))
+                .await,
+        )
+        .encoded(Duration::from_secs(15))
+        .collect()
+        .await;
         assert_eq!(
             refused.len(),
             2,
@@ -966,24 +990,40 @@ mod tests {
     async fn past_max_streams_per_client_that_client_is_told_to_come_back_and_others_are_served() {
         let state = state("--max-streams-per-client 2");
         let other = ClientKey::of("127.0.0.2".parse().expect("an address"));
-        let kept: Vec<_> = (0..2)
-            .map(|_| events(state.open_stream(StreamKind::Clock, local(), head(None, None))))
-            .collect();
-        let refused: Vec<_> =
-            events(state.open_stream(StreamKind::Clock, local(), head(None, None)))
-                .encoded(Duration::from_secs(15))
-                .collect()
-                .await;
+        let mut kept = Vec::new();
+        for _ in 0..2 {
+            kept.push(events(
+                state
+                    .open_stream(StreamKind::Clock, local(), head(None, None))
+                    .await,
+            ));
+        }
+        let refused: Vec<_> = events(
+            state
+                .open_stream(StreamKind::Clock, local(), head(None, None))
+                .await,
+        )
+        .encoded(Duration::from_secs(15))
+        .collect()
+        .await;
         assert_eq!(refused[0], "retry: 5000\n\n");
         assert!(
             refused[1].starts_with(b": too many streams from your address"),
             "{:?}",
             refused[1]
         );
-        let served = events(state.open_stream(StreamKind::Clock, other, head(None, None)));
+        let served = events(
+            state
+                .open_stream(StreamKind::Clock, other, head(None, None))
+                .await,
+        );
         assert_eq!(state.open_streams(), 3);
         drop(kept);
-        let again = events(state.open_stream(StreamKind::Clock, local(), head(None, None)));
+        let again = events(
+            state
+                .open_stream(StreamKind::Clock, local(), head(None, None))
+                .await,
+        );
         assert_eq!(
             state.open_streams(),
             2,
@@ -995,14 +1035,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn shutdown_ends_every_open_stream() {
         let state = state("");
-        let mut streams: Vec<_> = [
+        let mut streams = Vec::new();
+        for kind in [
             StreamKind::Clock,
             StreamKind::Counter,
             StreamKind::Paragraph,
-        ]
-        .into_iter()
-        .map(|kind| events(state.open_stream(kind, local(), head(Some("interval_ms=60000"), None))))
-        .collect();
+        ] {
+            let slow = head(Some("interval_ms=60000"), None);
+            streams.push(events(state.open_stream(kind, local(), slow).await));
+        }
         for stream in &mut streams {
             stream.next().await.expect("first event");
         }
@@ -1018,7 +1059,9 @@ mod tests {
     #[tokio::test]
     async fn with_identity_on_refusals_are_answered_and_counted() {
         let state = state("--auth-secret a-secret-of-thirty-two-bytes-or-more");
-        let denied = state.open_stream(StreamKind::Chat, local(), head(Some("rooms=_ops"), None));
+        let denied = state
+            .open_stream(StreamKind::Chat, local(), head(Some("rooms=_ops"), None))
+            .await;
         let StreamAnswer::Json(reply) = denied else {
             panic!("expected 401, got {}", describe(&denied));
         };
@@ -1030,7 +1073,9 @@ mod tests {
                 .any(|(name, _)| *name == "www-authenticate")
         );
         assert_eq!(post(&state, r#"{"text":"no token"}"#).await.status, 401);
-        let public = state.open_stream(StreamKind::Chat, local(), head(None, None));
+        let public = state
+            .open_stream(StreamKind::Chat, local(), head(None, None))
+            .await;
         assert!(
             matches!(public, StreamAnswer::Encoded(_)),
             "the lobby is public"
@@ -1046,13 +1091,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn answers_bad_queries_and_finished_paragraphs() {
         let state = state("");
-        let bad = state.open_stream(
-            StreamKind::Clock,
-            local(),
-            head(Some("interval_ms=5"), None),
-        );
+        let bad = state
+            .open_stream(
+                StreamKind::Clock,
+                local(),
+                head(Some("interval_ms=5"), None),
+            )
+            .await;
         assert!(matches!(bad, StreamAnswer::BadRequest(b) if b.param == "interval_ms"));
-        let done = state.open_stream(StreamKind::Paragraph, local(), head(None, Some(b"5")));
+        let done = state
+            .open_stream(StreamKind::Paragraph, local(), head(None, Some(b"5")))
+            .await;
         assert!(matches!(done, StreamAnswer::NoContent));
         assert_eq!(state.open_streams(), 0);
     }
