@@ -865,6 +865,15 @@ mod tests {
         ClientKey::of("127.0.0.1".parse().expect("an address"))
     }
 
+    /// A clock stream opened by `client` with no query: its events, or the busy answer.
+    async fn clock(state: &AppState, client: ClientKey) -> EventStream {
+        events(
+            state
+                .open_stream(StreamKind::Clock, client, head(None, None))
+                .await,
+        )
+    }
+
     fn events(answer: StreamAnswer) -> EventStream {
         match answer {
             StreamAnswer::Events(events) => events,
@@ -965,17 +974,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn past_max_streams_a_stream_is_told_to_come_back_later() {
         let state = state("--max-streams 1");
-        let _kept = state
-            .open_stream(StreamKind::Clock, local(), head(None, None))
+        let _kept = clock(&state, local()).await;
+        let refused: Vec<_> = clock(&state, local())
+            .await
+            .encoded(Duration::from_secs(15))
+            .collect()
             .await;
-        let refused: Vec<_> = events(
-            state
-                .open_stream(StreamKind::Clock, local(), head(None, None))
-                .await,
-        )
-        .encoded(Duration::from_secs(15))
-        .collect()
-        .await;
         assert_eq!(
             refused.len(),
             2,
@@ -992,38 +996,23 @@ mod tests {
         let other = ClientKey::of("127.0.0.2".parse().expect("an address"));
         let mut kept = Vec::new();
         for _ in 0..2 {
-            kept.push(events(
-                state
-                    .open_stream(StreamKind::Clock, local(), head(None, None))
-                    .await,
-            ));
+            kept.push(clock(&state, local()).await);
         }
-        let refused: Vec<_> = events(
-            state
-                .open_stream(StreamKind::Clock, local(), head(None, None))
-                .await,
-        )
-        .encoded(Duration::from_secs(15))
-        .collect()
-        .await;
+        let refused: Vec<_> = clock(&state, local())
+            .await
+            .encoded(Duration::from_secs(15))
+            .collect()
+            .await;
         assert_eq!(refused[0], "retry: 5000\n\n");
         assert!(
             refused[1].starts_with(b": too many streams from your address"),
             "{:?}",
             refused[1]
         );
-        let served = events(
-            state
-                .open_stream(StreamKind::Clock, other, head(None, None))
-                .await,
-        );
+        let served = clock(&state, other).await;
         assert_eq!(state.open_streams(), 3);
         drop(kept);
-        let again = events(
-            state
-                .open_stream(StreamKind::Clock, local(), head(None, None))
-                .await,
-        );
+        let again = clock(&state, local()).await;
         assert_eq!(
             state.open_streams(),
             2,
