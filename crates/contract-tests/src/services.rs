@@ -134,7 +134,7 @@ impl Redis {
 
     /// `redis://127.0.0.1:PORT`, for `--redis`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://{}", self.addr())
     }
 
     /// Where it listens.

@@ -94,10 +94,7 @@ impl ChatLog {
                     (hub, start)
                 })
                 .collect(),
-            Self::Redis(redis) => match redis.starts_now(&follow) {
-                Some(starts) => starts,
-                None => redis.starts(follow).await,
-            },
+            Self::Redis(redis) => redis.starts(follow).await,
         };
         room_stream::open(starts, replay_bytes)
     }

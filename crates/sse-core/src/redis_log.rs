@@ -285,24 +285,9 @@ impl RedisLog {
         (hub, synced)
     }
 
-    /// Where each room of `follow` starts, when that can be told at once: every room is read
-    /// already (followed here by someone else) and no position is above what this process has.
-    /// A message posted after the request arrived is then never missed.
-    pub fn starts_now(&self, follow: &Follow) -> Option<Vec<(Arc<Hub>, u64)>> {
-        let mut starts = Vec::with_capacity(follow.rooms.len());
-        for (room, &position) in follow.rooms.iter().zip(&follow.positions) {
-            let (hub, synced) = self.follow(room);
-            if !*synced.borrow() || position.is_some_and(|id| id > hub.newest_id()) {
-                return None;
-            }
-            let start = hub.start(position, follow.history);
-            starts.push((hub, start));
-        }
-        Some(starts)
-    }
-
-    /// Where each room of `follow` starts: its reader synced first (at most 2 s), then its
-    /// position, if the stream gave it out, else its `history`.
+    /// Where each room of `follow` starts: its reader synced first (at once for a room read
+    /// here already, else at most 2 s), then its position, if the stream gave it out, else its
+    /// `history`.
     pub async fn starts(&self, follow: Follow) -> Vec<(Arc<Hub>, u64)> {
         let mut starts = Vec::with_capacity(follow.rooms.len());
         // Every room's reader starts at once; they are waited for together, 2 s at most in all.
